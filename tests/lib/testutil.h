@@ -1,0 +1,98 @@
+/*
+ * testutil — what the integration tests share: temporary directories,
+ * child processes with their output in a log file, bounded waits for a
+ * condition, the simulator and the daemon started for real, a plain HTTP
+ * GET/POST (libcurl easy, test side only) and a control-socket client.
+ *
+ * Waiting: tu_wait() re-checks a condition until it holds or the deadline
+ * passes; there is no fixed sleep anywhere. Deadlines are generous (the
+ * suites run under valgrind and sanitizers) and a failure names what was
+ * awaited.
+ */
+#ifndef EXROLL_TESTUTIL_H
+#define EXROLL_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+/* Scales every deadline (EXROLL_TEST_TIMEOUT_SCALE, default 1; the
+ * sanitizer and valgrind runs may set more). */
+int tu_ms(int ms);
+
+/* mkdtemp under $TMPDIR or /tmp; malloc'd. tu_rmrf removes a tree. */
+char *tu_tmpdir(const char *tag);
+void tu_rmrf(const char *path);
+/* dir/name, malloc'd. */
+char *tu_path(const char *dir, const char *name);
+int tu_write_file(const char *path, const char *text);
+/* Whole file, NUL terminated, malloc'd; NULL if absent. */
+char *tu_read_file(const char *path);
+/* $EXROLL_BUILD/name and $EXROLL_SRCDIR/name (defaults build/ and .). */
+char *tu_build_path(const char *name);
+char *tu_src_path(const char *name);
+
+/* Waits until cond(arg) is true, checking with a short growing backoff;
+ * returns true, or false after timeout_ms. */
+bool tu_wait(bool (*cond)(void *arg), void *arg, int timeout_ms);
+
+struct tu_proc {
+	pid_t pid;
+	char *log;		/* stdout+stderr of the child */
+	int status;		/* after exit */
+	bool exited;
+};
+
+/* Starts argv[0] (a path) with output to log. Returns 0 or -errno. */
+int tu_spawn(struct tu_proc *p, const char *log, char *const argv[]);
+/* Reaps without blocking; true once the child has exited. */
+bool tu_proc_exited(struct tu_proc *p);
+/* Sends sig and, unless sig is 0, waits for the exit (timeout_ms). */
+bool tu_kill_wait(struct tu_proc *p, int sig, int timeout_ms);
+void tu_proc_free(struct tu_proc *p);
+/* The log's content (malloc'd) for failure messages. */
+char *tu_proc_output(const struct tu_proc *p);
+
+/* exchange-sim on 127.0.0.1 with an ephemeral port. */
+struct tu_sim {
+	struct tu_proc proc;
+	int port;
+	char url[64];		/* "http://127.0.0.1:PORT/" */
+	char *dir;
+};
+
+/* Starts build/exchange-sim --org org --port 0 --port-file DIR/sim.port
+ * plus extra (NULL-terminated, may be NULL), waits for the port. */
+int tu_sim_start(struct tu_sim *s, const char *dir, const char *org,
+    const char *const extra[]);
+void tu_sim_stop(struct tu_sim *s);
+/* GET/POST on the simulator's own test endpoints (/sim/...): parsed JSON
+ * body, a new reference, or NULL. */
+json_t *tu_sim_get(const struct tu_sim *s, const char *path);
+json_t *tu_sim_post(const struct tu_sim *s, const char *path, const char *body);
+
+/* A raw HTTP request with libcurl easy: fills *status and the body
+ * (malloc'd). Returns 0 or -1 if no response arrived. */
+int tu_http(const char *method, const char *url, const char *bearer,
+    const char *body, long *status, char **resp);
+
+/* exrolld started for real: --config cfg, output to DIR/exrolld.log. */
+struct tu_daemon {
+	struct tu_proc proc;
+	char *socket;
+};
+/* Starts build/exrolld --config cfg [extra...] and waits until its control
+ * socket answers ping. Returns 0 or -1 (the log says why). */
+int tu_daemon_start(struct tu_daemon *d, const char *dir, const char *cfg,
+    const char *socket, const char *const extra[]);
+void tu_daemon_free(struct tu_daemon *d);
+
+/* One request on a fresh connection to the control socket: sends the line,
+ * returns the parsed response line (new reference) or NULL. */
+json_t *tu_ctl(const char *socket, const char *request_line);
+/* {"cmd": cmd, "id": 1, ...fields of args (borrowed, may be NULL)}: the
+ * "result" of an ok response (new reference) or NULL. */
+json_t *tu_ctl_cmd(const char *socket, const char *cmd, json_t *args);
+
+#endif
