@@ -33,7 +33,7 @@ TEST_PKGS   := check
 SIM_PKGS    := libmicrohttpd jansson
 DEB_PKGS    := build-essential pkg-config libuv1-dev libcurl4-openssl-dev \
                libjansson-dev libsqlite3-dev check libmicrohttpd-dev openssl \
-               valgrind
+               valgrind tzdata groff-base systemd
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wmissing-prototypes \
         -Wmissing-declarations -Wstrict-prototypes -Wformat=2 -Wsign-compare \
@@ -207,13 +207,17 @@ install: all
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done; true
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done; true
 	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/; done; true
-	for f in systemd/*.service; do [ -f "$$f" ] && install -m 0644 $$f $(DESTDIR)$(UNITDIR)/; done; true
+	sed 's|/usr/local/sbin/exrolld|$(SBINDIR)/exrolld|' systemd/exrolld.service \
+		> $(DESTDIR)$(UNITDIR)/exrolld.service && chmod 0644 $(DESTDIR)$(UNITDIR)/exrolld.service
 	[ -f systemd/exroll.sysusers ] && install -m 0644 systemd/exroll.sysusers $(DESTDIR)$(SYSUSERSDIR)/exroll.conf; true
 	[ -f systemd/exroll.tmpfiles ] && install -m 0644 systemd/exroll.tmpfiles $(DESTDIR)$(TMPFILESDIR)/exroll.conf; true
 	[ -f contrib/completion/exrollctl.bash ] && install -m 0644 contrib/completion/exrollctl.bash $(DESTDIR)$(COMPLDIR)/exrollctl; true
 	install -m 0644 schema/*.sql schema/*.json schema/*.md $(DESTDIR)$(DATADIR)/exroll/schema/ 2>/dev/null; true
 	[ -f $(DESTDIR)$(SYSCONFDIR)/exroll/exroll.json ] || \
 		install -m 0640 contrib/examples/exroll.json $(DESTDIR)$(SYSCONFDIR)/exroll/exroll.json
+	@# The daemon runs as the exroll group: let it read its configuration
+	@# once systemd-sysusers has created the group.
+	-getent group exroll >/dev/null && chgrp exroll $(DESTDIR)$(SYSCONFDIR)/exroll/exroll.json
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/exrolld $(DESTDIR)$(BINDIR)/exrollctl $(DESTDIR)$(BINDIR)/exchange-sim

@@ -49,8 +49,8 @@ enum config_ccr {
 };
 
 /* A weekly window: on each day in days_mask (bit 0 = Sunday, as tm_wday),
- * from start_min to end_min minutes after local midnight; end <= start ends
- * the next day. */
+ * from start_min to end_min minutes after local midnight; end < start ends
+ * the next day (config_load refuses end == start as ambiguous). */
 struct config_weekly {
 	unsigned days_mask;
 	int start_min;

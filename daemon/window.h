@@ -22,7 +22,8 @@
 struct window_state {
 	bool open;
 	int64_t closes_at;	/* open: end of the open span (ms), 0 = never */
-	int64_t next_open;	/* closed: start of the next span, 0 = never */
+	int64_t next_open;	/* start of the next span (while open: the
+				 * one after this), 0 = never */
 };
 
 /* Evaluates n windows at now (epoch ms). */
