@@ -33,7 +33,7 @@ TEST_PKGS   := check
 SIM_PKGS    := libmicrohttpd jansson
 DEB_PKGS    := build-essential pkg-config libuv1-dev libcurl4-openssl-dev \
                libjansson-dev libsqlite3-dev check libmicrohttpd-dev openssl \
-               valgrind tzdata groff-base systemd
+               valgrind tzdata groff-base systemd jq curl
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wmissing-prototypes \
         -Wmissing-declarations -Wstrict-prototypes -Wformat=2 -Wsign-compare \

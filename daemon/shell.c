@@ -27,6 +27,52 @@
 #include "timefmt.h"
 #include "window.h"
 
+/*
+ * Crash points, for the kill tests only: EXROLL_CRASH_POINT="POINT:N"
+ * makes the daemon SIGKILL itself the N-th time it passes POINT, so a test
+ * can stop it at an exact instant the crash-safety rules talk about:
+ *   "commit"        new intents committed, none posted yet;
+ *   "posted[-KIND]" a job handed to the gateway client (maybe not sent);
+ *   "accepted[-KIND]" the gateway accepted it, the engine not yet told;
+ *   "done[-KIND]"   its end arrived, the engine not yet told;
+ * KIND is a job kind name ("cms_move", "setup", ...). Unset (always, in
+ * production) it costs one branch.
+ */
+static char crash_point[32];
+static long crash_left;
+
+static void
+shell_crash_init(void)
+{
+	const char *s = getenv("EXROLL_CRASH_POINT");
+	const char *colon = s ? strchr(s, ':') : NULL;
+
+	if (colon == NULL || (size_t)(colon - s) >= sizeof(crash_point))
+		return;
+	memcpy(crash_point, s, (size_t)(colon - s));
+	crash_point[colon - s] = '\0';
+	crash_left = strtol(colon + 1, NULL, 10);
+	log_warnx("test crash point '%s' armed at pass %ld", crash_point,
+	    crash_left);
+}
+
+static void
+shell_crash(const char *point, const struct job *j)
+{
+	char full[48];
+	bool hit;
+
+	if (crash_left <= 0)
+		return;
+	hit = strcmp(point, crash_point) == 0;
+	if (!hit && j != NULL) {
+		snprintf(full, sizeof(full), "%s-%s", point, job_kind_name(j->kind));
+		hit = strcmp(full, crash_point) == 0;
+	}
+	if (hit && --crash_left == 0)
+		raise(SIGKILL);
+}
+
 /* Per posted job: how a gateway callback finds its shell. */
 struct shell_jobref {
 	struct shell *sh;
@@ -183,6 +229,7 @@ shell_job_accepted(void *arg)
 {
 	struct shell_jobref *ref = arg;
 
+	shell_crash("accepted", ref->job);
 	engine_job_accepted(&ref->sh->engine, ref->job, shell_now(ref->sh));
 	shell_flush_soon(ref->sh);
 }
@@ -193,6 +240,7 @@ shell_job_done(void *arg, const struct gw_result *res)
 	struct shell_jobref *ref = arg;
 	struct shell *sh = ref->sh;
 
+	shell_crash("done", ref->job);
 	ref->job->op = NULL;
 	engine_job_done(&sh->engine, ref->job, res, shell_now(sh));
 	free(ref);
@@ -214,6 +262,7 @@ shell_post(struct shell *sh, struct job *j)
 	    shell_job_done, ref, &op)) != 0)
 		fatalx("cannot start job '%s': %s", j->id, strerror(-rc));
 	j->op = op;
+	shell_crash("posted", j);
 }
 
 void
@@ -235,6 +284,8 @@ shell_flush(struct shell *sh)
 			shell_heap_update(sh, NULL, model_dirty_cluster(d));
 	}
 	model_after_commit(m, shell_publish, sh);
+	if (m->outbox != NULL)
+		shell_crash("commit", NULL);
 	if (!sh->stopping) {
 		for (j = model_take_outbox(m); j != NULL; j = next) {
 			next = j->next_outbox;
@@ -550,6 +601,7 @@ shell_main(const struct shell_opts *opts)
 	if (sh == NULL)
 		fatalx("out of memory");
 	sh->opts = *opts;
+	shell_crash_init();
 	if (config_load(opts->config_path, &sh->cfg, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msg[i]);

@@ -116,6 +116,29 @@ tu_read_file(const char *path)
 	return buf;
 }
 
+char *
+tu_compose_config(const char *dir, const char *name, const char *head,
+    const char *org_file)
+{
+	char *org = tu_read_file(org_file), *inv, *text = NULL, *path = NULL;
+
+	if (org == NULL || (inv = strstr(org, "\"servers\"")) == NULL)
+		goto out;
+	if (asprintf(&text, "{%s,\n  %s", head, inv) < 0) {
+		text = NULL;
+		goto out;
+	}
+	if ((path = tu_path(dir, name)) != NULL &&
+	    tu_write_file(path, text) != 0) {
+		free(path);
+		path = NULL;
+	}
+out:
+	free(org);
+	free(text);
+	return path;
+}
+
 static char *
 tu_env_path(const char *var, const char *def, const char *name)
 {
@@ -433,11 +456,11 @@ tu_unix_connect(const char *path)
 json_t *
 tu_ctl(const char *socket_path, const char *request_line)
 {
-	char buf[65536];
-	size_t len = 0;
+	struct tu_buf b = { 0 };
 	int fd = tu_unix_connect(socket_path);
 	struct pollfd pfd;
 	json_t *j = NULL;
+	char chunk[65536];
 
 	if (fd < 0)
 		return NULL;
@@ -446,20 +469,21 @@ tu_ctl(const char *socket_path, const char *request_line)
 		goto out;
 	pfd.fd = fd;
 	pfd.events = POLLIN;
-	while (len < sizeof(buf) - 1) {
+	/* One response line, however long (an events answer can be MBs). */
+	while (b.p == NULL || memchr(b.p, '\n', b.len) == NULL) {
 		ssize_t n;
 
 		if (poll(&pfd, 1, tu_ms(20000)) <= 0)
 			goto out;
-		if ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) <= 0)
+		if ((n = read(fd, chunk, sizeof(chunk))) <= 0)
 			break;
-		len += (size_t)n;
-		if (memchr(buf, '\n', len) != NULL)
-			break;
+		if (tu_curl_write(chunk, 1, (size_t)n, &b) != (size_t)n)
+			goto out;
 	}
-	buf[len] = '\0';
-	j = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
+	if (b.p != NULL)
+		j = json_loads(b.p, JSON_DISABLE_EOF_CHECK, NULL);
 out:
+	free(b.p);
 	close(fd);
 	return j;
 }

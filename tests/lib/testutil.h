@@ -29,6 +29,13 @@ char *tu_path(const char *dir, const char *name);
 int tu_write_file(const char *path, const char *text);
 /* Whole file, NUL terminated, malloc'd; NULL if absent. */
 char *tu_read_file(const char *path);
+/* Writes DIR/name: a configuration made of head (JSON members without
+ * braces, e.g. "\"socket\": \"/x\"") and the "servers" and "clusters" of
+ * an organization file (from its "servers" line to its end), so tests and
+ * the demo reuse contrib/examples without copying their inventory.
+ * Returns the path (malloc'd) or NULL. */
+char *tu_compose_config(const char *dir, const char *name, const char *head,
+    const char *org_file);
 /* $EXROLL_BUILD/name and $EXROLL_SRCDIR/name (defaults build/ and .). */
 char *tu_build_path(const char *name);
 char *tu_src_path(const char *name);
