@@ -30,7 +30,10 @@
  *  - setup never runs on a node that owns the CMS: a node installs only when
  *    a status read, taken after its precheck, shows the other node owns it;
  *  - "(ours)": cms_stopped says this failover stopped the CMS; an Offline
- *    CMS we did not stop is not ours to move;
+ *    CMS we did not stop is not ours to move; once stopped, the failover
+ *    goes on to its end even if the maintenance window closes;
+ *  - the first action of a failover or failback starts only if its
+ *    expected duration fits in what is left of the window;
  *  - blocked: the cluster waits for the operator (retry or resume); the
  *    rollout was paused with last_error as the reason;
  *  - every change goes through cluster_set(), logged, with its event.
@@ -71,6 +74,11 @@ cluster_set(struct engine *e, struct cluster *c, enum cluster_step step,
 		c->finished_at = now;
 	if (step != c->step) {
 		c->attempts = 0;
+		if ((c->step == STEP_FAILOVER || c->step == STEP_FAILBACK) &&
+		    c->action_started_at != 0)
+			engine_note_ccr(e, c->step == STEP_FAILBACK,
+			    now - c->action_started_at);
+		c->action_started_at = 0;
 		if (step == STEP_FAILOVER || step == STEP_FAILBACK)
 			c->cms_stopped = false;
 	}
@@ -275,8 +283,27 @@ cluster_act(struct engine *e, struct cluster *c, enum job_kind kind,
 	char *req = NULL;
 	struct job *j;
 
-	if (!engine_may_start(e, kind))
+	/* A failover that has stopped the CMS is carried to its end even when
+	 * the window closes: leaving the CMS offline until the next window
+	 * would be an outage of every mailbox on it. */
+	if (!engine_may_start(e, kind) && !(c->cms_stopped &&
+	    e->m->rollout.state == ROLLOUT_WAITING_WINDOW))
 		return;	/* parked: kicked when the rollout may act again */
+	if (c->action_started_at == 0 && !c->cms_stopped) {
+		/* The first action of a failover or failback: it must fit in
+		 * what is left of the window, as a whole. */
+		int which = c->step == STEP_FAILBACK;
+
+		if (!engine_fits_window(e, engine_expected_ccr(e, which), now,
+		    cluster_step_name(c->step), c->wait_note,
+		    sizeof(c->wait_note))) {
+			log_info("cluster '%s': waits: %s", c->name, c->wait_note);
+			engine_event(e, now, "cluster.waiting", c->name,
+			    ENGINE_ACTOR, "%s", c->wait_note);
+			return;
+		}
+		c->action_started_at = now;
+	}
 	engine_job_id(e, id);
 	version_format(&e->cfg->target_version, tv, sizeof(tv));
 	switch (kind) {

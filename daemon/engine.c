@@ -127,6 +127,71 @@ fail:
 	return -ENOMEM;
 }
 
+/* The role whose wave a server is upgraded in: its last in role_order. */
+static enum role
+engine_server_role(const struct engine *e, const struct server *s)
+{
+	enum role r = ROLE_MAILBOX;
+
+	for (int i = 0; i < e->cfg->policy.nroles; i++) {
+		if (s->roles & ROLE_BIT(e->cfg->policy.role_order[i]))
+			r = e->cfg->policy.role_order[i];
+	}
+	return r;
+}
+
+int64_t
+engine_expected_install(const struct engine *e, const struct server *s)
+{
+	enum role r = engine_server_role(e, s);
+
+	if (e->install_n[r] == 0)
+		return time_s_to_ms(e->cfg->policy.install_timeout_s);
+	return e->install_sum[r] / e->install_n[r];
+}
+
+void
+engine_note_install(struct engine *e, const struct server *s, int64_t ms)
+{
+	enum role r = engine_server_role(e, s);
+
+	e->install_sum[r] += ms;
+	e->install_n[r]++;
+}
+
+int64_t
+engine_expected_ccr(const struct engine *e, int which)
+{
+	if (e->ccr_n[which] == 0)
+		return time_s_to_ms(e->cfg->policy.install_timeout_s);
+	return e->ccr_sum[which] / e->ccr_n[which];
+}
+
+void
+engine_note_ccr(struct engine *e, int which, int64_t ms)
+{
+	e->ccr_sum[which] += ms;
+	e->ccr_n[which]++;
+}
+
+bool
+engine_fits_window(const struct engine *e, int64_t expected_ms, int64_t now,
+    const char *what, char *note, size_t notelen)
+{
+	char d[32], t[TIME_RFC3339_LEN];
+
+	if (!e->window.open || e->window.closes_at == 0 ||
+	    now + expected_ms <= e->window.closes_at) {
+		note[0] = '\0';
+		return true;
+	}
+	snprintf(note, notelen, "%s would run past the window's end (%s "
+	    "expected, window closes %s)", what,
+	    time_format_duration(expected_ms, d, sizeof(d)),
+	    time_format_rfc3339(e->window.closes_at, t, sizeof(t)));
+	return false;
+}
+
 int
 engine_init(struct engine *e, struct model *m, const struct config *cfg,
     const struct plan *plan)
@@ -135,6 +200,11 @@ engine_init(struct engine *e, struct model *m, const struct config *cfg,
 	e->m = m;
 	e->cfg = cfg;
 	e->window.open = true;
+	for (size_t i = 0; i < m->nservers; i++) {
+		if (m->servers[i].install_ms > 0)
+			engine_note_install(e, &m->servers[i],
+			    m->servers[i].install_ms);
+	}
 	return engine_waves_build(e, plan);
 }
 

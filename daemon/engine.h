@@ -67,6 +67,12 @@ struct engine {
 	size_t cur;			/* current wave (== nwaves: all ended) */
 	struct window_state window;
 	bool started;
+	/* Measured durations, for the window-aware start: setups per role
+	 * (from the stored install_ms) and moves of CCR steps (this run). */
+	int64_t install_sum[ROLE_COUNT];
+	int install_n[ROLE_COUNT];
+	int64_t ccr_sum[2];		/* failover, failback */
+	int ccr_n[2];
 };
 
 /* Builds the wave table from plan over m's records. Returns 0 or -ENOMEM. */
@@ -132,6 +138,20 @@ void engine_rollout_set(struct engine *e, enum rollout_state st,
 
 /* True when a job of this kind may be started now (see invariants). */
 bool engine_may_start(const struct engine *e, enum job_kind kind);
+
+/* Window-aware start: true when work expected to take expected_ms, started
+ * now, ends before the open window closes (or no window closes). Otherwise
+ * writes why into note (the unit's wait_note). */
+bool engine_fits_window(const struct engine *e, int64_t expected_ms,
+    int64_t now, const char *what, char *note, size_t notelen);
+/* Expected setup time for s: the mean of this rollout's setups of the same
+ * role, or install_timeout_s before any. */
+int64_t engine_expected_install(const struct engine *e, const struct server *s);
+/* Records a setup's duration for later estimates. */
+void engine_note_install(struct engine *e, const struct server *s, int64_t ms);
+/* Expected and measured failover (0) / failback (1) durations. */
+int64_t engine_expected_ccr(const struct engine *e, int which);
+void engine_note_ccr(struct engine *e, int which, int64_t ms);
 
 /* A unit of wave reached done or skipped (was_started: it had started, so
  * it held one of the wave's parallel slots): counts it and starts what may

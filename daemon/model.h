@@ -149,6 +149,7 @@ struct server {
 	int64_t install_ms;		/* measured duration of the last setup */
 	struct job *job;		/* in flight, or NULL */
 	size_t heap_pos;		/* the shell's timer heap slot */
+	char wait_note[192];		/* why it waits (memory only), or "" */
 };
 
 struct cluster {
@@ -173,6 +174,9 @@ struct cluster {
 	int64_t wake_at;
 	struct job *job;		/* in flight, or NULL */
 	size_t heap_pos;
+	int64_t action_started_at;	/* first action of this failover/failback
+					 * (memory only: for the estimate) */
+	char wait_note[192];		/* why it waits (memory only), or "" */
 };
 
 struct rollout {

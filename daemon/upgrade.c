@@ -247,6 +247,14 @@ upgrade_install(struct engine *e, struct server *s, int64_t now)
 
 	if (!engine_may_start(e, JOB_SETUP))
 		return;	/* parked in precheck: kicked when allowed */
+	if (!engine_fits_window(e, engine_expected_install(e, s), now, "setup",
+	    s->wait_note, sizeof(s->wait_note))) {
+		/* Parked too: the next window opening kicks it. */
+		log_info("server '%s': waits: %s", s->name, s->wait_note);
+		engine_event(e, now, "server.waiting", s->name, ENGINE_ACTOR,
+		    "%s", s->wait_note);
+		return;
+	}
 	j = upgrade_submit(e, s, JOB_SETUP, now);
 	upgrade_set(e, s, SERVER_RUNNING, PHASE_INSTALL, ENGINE_ACTOR, now,
 	    "version %s is older than the target %s; setup started (job %s)",
@@ -305,6 +313,7 @@ upgrade_install_done(struct engine *e, struct server *s,
 		return;
 	}
 	s->install_ms = now - s->phase_started_at;
+	engine_note_install(e, s, s->install_ms);
 	if (st.exit_code != 0) {
 		upgrade_fail(e, s, now, "setup exited with code %d", st.exit_code);
 		return;

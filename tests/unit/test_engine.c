@@ -650,6 +650,68 @@ START_TEST(ccr_node_cannot_be_skipped_alone)
 }
 END_TEST
 
+START_TEST(install_waits_when_it_would_overrun_the_window)
+{
+	struct h h;
+	struct server *s;
+	struct window_state short_left = { .open = true,
+	    .closes_at = T0 + 3600000 }, closed = { .open = false,
+	    .next_open = T0 + 86400000 }, long_left = { .open = true,
+	    .closes_at = T0 + 86400000 + 36000000 };
+
+	/* No setup measured yet: install_timeout_s (4 h) is the estimate. */
+	h_init(&h, "\"install_timeout_s\": 14400", INV_SMALL);
+	s = model_server(&h.m, "CAS01");
+	engine_window(&h.e, &short_left, h.now);
+	h_flush(&h);
+	h_server(&h, "CAS01", RTM);
+	ck_assert_int_eq(h_count(&h, JOB_SETUP), 0);
+	ck_assert_ptr_nonnull(strstr(s->wait_note, "past the window's end"));
+	ck_assert_ptr_nonnull(strstr(h.events, "server.waiting CAS01"));
+	/* The window closes, and the next one is long enough. */
+	h.now = T0 + 3600000;
+	engine_window(&h.e, &closed, h.now);
+	h_flush(&h);
+	h.now = T0 + 86400000;
+	engine_window(&h.e, &long_left, h.now);
+	h_flush(&h);
+	h_server(&h, "CAS01", RTM);
+	h_expect(&h, JOB_SETUP, "CAS01");
+	ck_assert_str_eq(s->wait_note, "");
+	h_free(&h);
+}
+END_TEST
+
+START_TEST(stopped_cms_failover_finishes_after_window_closes)
+{
+	struct h h;
+	struct window_state closed = { .open = false,
+	    .next_open = T0 + 86400000 };
+
+	h_init(&h, "\"checkpoints\": \"auto\"", INV_CCR);
+	h_cms(&h, "CMS1", "MBX1A", "MBX1B", "Online");
+	h_node(&h, "MBX1B", "MBX1A", "MBX1B", "Online");
+	h_cms(&h, "CMS1", "MBX1A", "MBX1B", "Online");
+	h_ok(&h, h_expect(&h, JOB_CMS_STOP, "CMS1"), "[]");
+	/* The window closes with the CMS stopped: the move still goes. */
+	engine_window(&h.e, &closed, h.now);
+	h_flush(&h);
+	ck_assert_int_eq(h.m.rollout.state, ROLLOUT_WAITING_WINDOW);
+	h_cms(&h, "CMS1", "MBX1A", "MBX1B", "Offline");
+	h_ok(&h, h_expect(&h, JOB_CMS_MOVE, "CMS1"), "[]");
+	h_cms(&h, "CMS1", "MBX1B", "MBX1A", "Offline");
+	h_ok(&h, h_expect(&h, JOB_CMS_SETUP, "CMS1"), "[{\"ExitCode\": 0}]");
+	h_cms(&h, "CMS1", "MBX1B", "MBX1A", "Online");
+	/* Online again; the next node's setup waits for the window. */
+	ck_assert_int_eq(model_cluster(&h.m, "CMS1")->step,
+	    STEP_UPGRADE_FORMER_ACTIVE);
+	h_server(&h, "MBX1A", RTM);
+	h_cms(&h, "CMS1", "MBX1B", "MBX1A", "Online");
+	ck_assert_int_eq(h_count(&h, JOB_SETUP), 0);
+	h_free(&h);
+}
+END_TEST
+
 static Suite *
 engine_suite(void)
 {
@@ -670,6 +732,8 @@ engine_suite(void)
 	tcase_add_test(tc, ccr_move_already_done_is_not_repeated);
 	tcase_add_test(tc, ccr_unexpected_state_blocks);
 	tcase_add_test(tc, ccr_node_cannot_be_skipped_alone);
+	tcase_add_test(tc, install_waits_when_it_would_overrun_the_window);
+	tcase_add_test(tc, stopped_cms_failover_finishes_after_window_closes);
 	suite_add_tcase(s, tc);
 	return s;
 }
