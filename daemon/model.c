@@ -362,6 +362,25 @@ model_job_new(struct model *m, enum job_kind kind, struct server *srv,
 	return j;
 }
 
+/* Only a job finished before the shell posted it is ever here: rare, so a
+ * walk of the (short) outbox is fine. */
+static void
+model_outbox_remove(struct model *m, struct job *j)
+{
+	struct job **pp, *prev = NULL;
+
+	for (pp = &m->outbox; *pp != NULL; prev = *pp, pp = &(*pp)->next_outbox) {
+		if (*pp == j) {
+			*pp = j->next_outbox;
+			if (m->outbox_tail == j)
+				m->outbox_tail = prev;
+			break;
+		}
+	}
+	j->next_outbox = NULL;
+	j->in_outbox = false;
+}
+
 struct job *
 model_job_restore(struct model *m, enum job_kind kind, enum job_state state,
     struct server *srv, struct cluster *cl, const char *id, char *request,
@@ -410,6 +429,8 @@ model_job_finish(struct model *m, struct job *j, enum job_state state,
 		j->server->job = NULL;
 	if (j->cluster != NULL && j->cluster->job == j)
 		j->cluster->job = NULL;
+	if (j->in_outbox)
+		model_outbox_remove(m, j);
 	model_live_unlink(m, j);
 	j->next_live = m->retired;
 	m->retired = j;

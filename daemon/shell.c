@@ -352,40 +352,6 @@ shell_status_cb(uv_timer_t *t)
 	notify_status("%s", line);
 }
 
-/* The inventory may not change under a running rollout. */
-static bool
-shell_same_inventory(const struct config *a, const struct config *b,
-    char *err, size_t errlen)
-{
-	if (a->nservers != b->nservers || a->nclusters != b->nclusters) {
-		snprintf(err, errlen, "the inventory changed (%zu servers and "
-		    "%zu clusters, now %zu and %zu)", a->nservers, a->nclusters,
-		    b->nservers, b->nclusters);
-		return false;
-	}
-	for (size_t i = 0; i < a->nservers; i++) {
-		if (config_server_index(b, a->servers[i].name) < 0 ||
-		    b->servers[config_server_index(b, a->servers[i].name)].roles
-		    != a->servers[i].roles) {
-			snprintf(err, errlen, "server '%s' changed or is missing",
-			    a->servers[i].name);
-			return false;
-		}
-	}
-	for (size_t i = 0; i < a->nclusters; i++) {
-		if (config_cluster_index(b, a->clusters[i].name) < 0) {
-			snprintf(err, errlen, "cluster '%s' is missing",
-			    a->clusters[i].name);
-			return false;
-		}
-	}
-	if (version_cmp(&a->target_version, &b->target_version) != 0) {
-		snprintf(err, errlen, "target_version changed");
-		return false;
-	}
-	return true;
-}
-
 static void
 shell_apply_overrides(struct shell *sh, struct config *cfg)
 {
@@ -416,7 +382,7 @@ shell_reload(struct shell *sh)
 	struct config_errors errs = { 0 };
 	struct config *cfg = NULL;
 	struct plan plan = { 0 };
-	char err[256];
+	char err[1024];
 	int64_t now = shell_now(sh);
 
 	notify_send("RELOADING=1");
@@ -426,9 +392,8 @@ shell_reload(struct shell *sh)
 		goto out;
 	}
 	shell_apply_overrides(sh, cfg);
-	if (!shell_same_inventory(sh->cfg, cfg, err, sizeof(err))) {
-		log_warnx("reload refused: %s; the stored rollout keeps its "
-		    "inventory", err);
+	if (store_check_config(sh->store, cfg, err, sizeof(err)) != 0) {
+		log_warnx("reload refused: %s", err);
 		goto out;
 	}
 	if (strcmp(cfg->state_file, sh->cfg->state_file) != 0 ||

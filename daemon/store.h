@@ -51,6 +51,12 @@ void store_close(struct store *s);
 int store_load(struct store *s, const struct config *cfg, struct model *m,
     char *err, size_t errlen);
 
+/* For a reload (SIGHUP): 0 when cfg's inventory and target version equal
+ * the stored rollout's, else -EEXIST with err naming every difference, in
+ * the words of store_load. */
+int store_check_config(struct store *s, const struct config *cfg, char *err,
+    size_t errlen);
+
 /* Writes m's dirty records and queued events in one BEGIN IMMEDIATE
  * transaction, assigning each event its seq. Does not clear anything: the
  * caller calls model_after_commit() on success. Returns 0 or -EIO (logged). */
