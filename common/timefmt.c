@@ -107,8 +107,11 @@ time_parse_rfc3339(const char *s, int64_t *out_ms)
 	tm.tm_hour = h;
 	tm.tm_min = mi;
 	tm.tm_sec = sec;
+	/* -1 is a valid answer (the last second of 1969): only EOVERFLOW or
+	 * a normalised day (Feb 30) makes the input invalid. */
+	errno = 0;
 	t = timegm(&tm);
-	if (t == (time_t)-1 || tm.tm_mday != d)
+	if ((t == (time_t)-1 && errno == EOVERFLOW) || tm.tm_mday != d)
 		return -EINVAL;
 	*out_ms = ((int64_t)t - off) * 1000 + ms;
 	return 0;
