@@ -4,6 +4,7 @@
 #include "role.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const char *const role_names[ROLE_COUNT] = {
@@ -32,6 +33,13 @@ role_parse(const char *s, enum role *out)
 	return -EINVAL;
 }
 
+/* Get-ExchangeServer's ServerRole spells the Edge Transport role "Edge". */
+static bool
+role_word(const char *p, size_t n, const char *name)
+{
+	return n == strlen(name) && strncmp(p, name, n) == 0;
+}
+
 int
 role_parse_list(const char *s, unsigned *mask)
 {
@@ -45,10 +53,11 @@ role_parse_list(const char *s, unsigned *mask)
 			p++;
 		n = strcspn(p, ", ");
 		for (int r = 0; r < ROLE_COUNT; r++) {
-			if (n == strlen(role_names[r]) &&
-			    strncmp(p, role_names[r], n) == 0)
+			if (role_word(p, n, role_names[r]))
 				m |= ROLE_BIT(r);
 		}
+		if (role_word(p, n, "Edge"))
+			m |= ROLE_BIT(ROLE_EDGE_TRANSPORT);
 		p += n;
 	}
 	if (m == 0)

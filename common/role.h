@@ -26,7 +26,8 @@ const char *role_name(enum role r);
 int role_parse(const char *s, enum role *out);
 
 /* Exchange's ServerRole text, "Mailbox, ClientAccess, HubTransport", into a
- * mask. Unknown words are ignored (Exchange may list more, e.g. "None").
+ * mask; "Edge" is Exchange's word for the Edge Transport role. Unknown words
+ * are ignored (Exchange may list more, e.g. "None").
  * Returns 0 or -EINVAL when no known role appears. */
 int role_parse_list(const char *s, unsigned *mask);
 

@@ -320,8 +320,8 @@ cluster_act(struct engine *e, struct cluster *c, enum job_kind kind,
 		c->moves++;
 		break;
 	case JOB_CMS_SETUP:
-		req = cmdlet_cms_setup(id, target->name, c->name,
-		    e->cfg->policy.install_timeout_s);
+		/* No gateway-side timeout, as for setup (upgrade.c). */
+		req = cmdlet_cms_setup(id, target->name, c->name, 0);
 		break;
 	case JOB_GET_SERVER:
 	case JOB_TEST_HEALTH:

@@ -106,8 +106,11 @@ upgrade_submit(struct engine *e, struct server *s, enum job_kind kind,
 		req = cmdlet_test_health(id, s->name);
 		break;
 	case JOB_SETUP:
-		req = cmdlet_setup_upgrade(id, s->name, p->setup_source,
-		    p->install_timeout_s);
+		/* No gateway-side timeout: setup cannot be cancelled, so a
+		 * gateway giving up would only report "failed" while setup
+		 * goes on, inviting a second one. install_timeout_s is
+		 * enforced here, and the job is followed to its real end. */
+		req = cmdlet_setup_upgrade(id, s->name, p->setup_source, 0);
 		break;
 	case JOB_RESTART:
 		req = cmdlet_restart(id, s->name);
