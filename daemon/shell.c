@@ -272,28 +272,31 @@ shell_flush(struct shell *sh)
 	struct model_dirty *d;
 	struct job *j, *next;
 
-	if (m->dirty == NULL && m->events == NULL && m->outbox == NULL)
-		return;
-	if (store_commit(sh->store, m) != 0)
-		fatalx("cannot write the state file; exiting so that the next "
-		    "start resumes from its last consistent state");
-	for (d = m->dirty; d != NULL; d = d->next) {
-		if (d->rec == REC_SERVER)
-			shell_heap_update(sh, model_dirty_server(d), NULL);
-		else if (d->rec == REC_CLUSTER)
-			shell_heap_update(sh, NULL, model_dirty_cluster(d));
-	}
-	model_after_commit(m, shell_publish, sh);
-	if (m->outbox != NULL)
-		shell_crash("commit", NULL);
-	if (!sh->stopping) {
-		for (j = model_take_outbox(m); j != NULL; j = next) {
+	if (m->dirty != NULL || m->events != NULL || m->outbox != NULL) {
+		if (store_commit(sh->store, m) != 0)
+			fatalx("cannot write the state file; exiting so that "
+			    "the next start resumes from its last consistent "
+			    "state");
+		for (d = m->dirty; d != NULL; d = d->next) {
+			if (d->rec == REC_SERVER)
+				shell_heap_update(sh, model_dirty_server(d), NULL);
+			else if (d->rec == REC_CLUSTER)
+				shell_heap_update(sh, NULL,
+				    model_dirty_cluster(d));
+		}
+		model_after_commit(m, shell_publish, sh);
+		if (m->outbox != NULL)
+			shell_crash("commit", NULL);
+		for (j = model_take_outbox(m); !sh->stopping && j != NULL;
+		    j = next) {
 			next = j->next_outbox;
 			j->next_outbox = NULL;
 			j->in_outbox = false;
 			shell_post(sh, j);
 		}
 	}
+	/* Always: a start that changed nothing still has wakes to arm (a
+	 * server resumed in the middle of its verify retries). */
 	shell_arm_wake(sh);
 }
 

@@ -52,15 +52,17 @@ rig_start(struct rig *r, const char *policy, const char *const sim_extra[])
 	ck_assert_int_eq(tu_sim_start(&r->sim, r->dir, r->org, args), 0);
 	r->sock = tu_path(r->dir, "control.sock");
 	state = tu_path(r->dir, "state.db");
+	/* Two mailbox units at once unless the case says otherwise. */
 	snprintf(head, sizeof(head),
 	    "\"state_file\": \"%s\", \"socket\": \"%s\",\n"
 	    "  \"gateway\": {\"url\": \"%s\", \"request_timeout_s\": 5, "
 	    "\"poll_interval_s\": 0.05},\n"
-	    "  \"policy\": {\"max_parallel\": {\"Mailbox\": 2}, "
-	    "\"verify_interval_s\": 0.1, \"verify_timeout_s\": 60, "
-	    "\"retry_backoff_s\": 0.2, \"install_timeout_s\": 120%s%s}",
-	    state, r->sock, r->sim.url, policy ? ", " : "",
-	    policy ? policy : "");
+	    "  \"policy\": {\"verify_interval_s\": 0.1, \"verify_timeout_s\": 60, "
+	    "\"retry_backoff_s\": 0.2, \"install_timeout_s\": 120, %s%s%s}",
+	    state, r->sock, r->sim.url,
+	    policy && strstr(policy, "max_parallel") ? "" :
+	    "\"max_parallel\": {\"Mailbox\": 2}", policy &&
+	    !strstr(policy, "max_parallel") ? ", " : "", policy ? policy : "");
 	free(state);
 	r->cfg = tu_compose_config(r->dir, "exroll.json", head, r->org);
 	ck_assert_ptr_nonnull(r->cfg);
@@ -372,10 +374,11 @@ up_or_dead(void *arg)
 
 START_TEST(thirty_kills_same_end)
 {
-	static const char *points[] = { "commit", "posted", "accepted", "done",
-	    "accepted-setup", "done-setup", "posted-cms_move",
-	    "accepted-cms_move", "done-cms_move", "done-cms_status",
-	    "posted-cms_stop", "done-cms_setup" };
+	/* Points every stretch of a rollout passes often, so each armed run
+	 * is killed within a few steps; the rarer instants of a move have
+	 * their own cases below. */
+	static const char *points[] = { "commit", "posted", "accepted",
+	    "done" };
 	struct rig r;
 	int kills = 0, runs = 0;
 	bool completed = false;
@@ -385,14 +388,16 @@ START_TEST(thirty_kills_same_end)
 		struct tu_proc p;
 		struct run_wait w = { &r, &p, 0 };
 		char crash[64];
-		bool arm = kills < 30, external = arm && rng(2) == 0;
+		/* Four runs in five die at a crash point; the fifth is killed
+		 * by the test. Each run so moves the rollout on a few steps. */
+		bool arm = kills < 30, external = arm && rng(5) == 0;
 
 		ck_assert_int_lt(++runs, 400);
 		if (arm && !external) {
 			/* Killed by itself at a crash point. */
 			snprintf(crash, sizeof(crash), "%s:%u",
 			    points[rng(sizeof(points) / sizeof(points[0]))],
-			    1 + rng(3));
+			    1 + rng(2));
 			spawn_daemon(&r, &p, crash);
 		} else {
 			spawn_daemon(&r, &p, NULL);
@@ -400,7 +405,7 @@ START_TEST(thirty_kills_same_end)
 		if (external) {
 			/* Killed by the test, a seeded number of events on. */
 			ck_assert(tu_wait(up_or_dead, &w, tu_ms(30000)));
-			w.target_seq = last_seq(&r) + 1 + rng(8);
+			w.target_seq = last_seq(&r) + 1 + rng(4);
 		}
 		ck_assert_msg(tu_wait(run_cond, &w, tu_ms(60000)),
 		    "run %d made no progress", runs);
@@ -425,40 +430,50 @@ START_TEST(thirty_kills_same_end)
 }
 END_TEST
 
-/* Kill exrolld at one point of the first failover's move, restart it:
- * the move happens once, the rollout ends as it would have. */
+/* Kill exrolld at one instant of the first failover's move, with one
+ * cluster at a time so the instant is exact, then restart it: the move
+ * happens once, and the rollout ends as it would have. moves_at_kill is
+ * how many moves the gateway has when the daemon dies (-1: 0 or 1). */
 static void
-kill_at_move(const char *point, long moves_at_kill_max)
+kill_at_move(const char *point, int moves_at_kill)
 {
 	struct rig r;
 	struct tu_proc p;
+	long moves;
 
-	rig_start(&r, "\"checkpoints\": \"auto\"", NULL);
+	rig_start(&r, "\"checkpoints\": \"auto\", "
+	    "\"max_parallel\": {\"Mailbox\": 1}", NULL);
 	spawn_daemon(&r, &p, point);
 	ck_assert_msg(tu_kill_wait(&p, 0, tu_ms(60000)),
 	    "exrolld never reached %s", point);
 	ck_assert(killed_by_sigkill(&p));
 	tu_proc_free(&p);
-	ck_assert_int_le(rig_count(&r, "moves", "CMS1") +
-	    rig_count(&r, "moves", "CMS2"), moves_at_kill_max);
+	moves = rig_count(&r, "moves", "CMS1") + rig_count(&r, "moves", "CMS2");
+	if (moves_at_kill >= 0)
+		ck_assert_int_eq(moves, moves_at_kill);
+	else
+		ck_assert_int_le(moves, 1);
 	rig_daemon(&r);
 	ck_assert(tu_wait(completed_cond, &r, tu_ms(60000)));
 	rig_assert_clean_end(&r);
 	rig_stop(&r);
 }
 
+/* Intent committed, maybe not sent: the gateway may not know it. */
 START_TEST(kill_before_move_is_sent)
 {
-	kill_at_move("posted-cms_move:1", 1);
+	kill_at_move("posted-cms_move:1", -1);
 }
 END_TEST
 
+/* Accepted by the gateway, still pending there. */
 START_TEST(kill_while_move_pending)
 {
 	kill_at_move("accepted-cms_move:1", 1);
 }
 END_TEST
 
+/* Done on the gateway side, its end not yet recorded. */
 START_TEST(kill_after_move_done_before_recorded)
 {
 	kill_at_move("done-cms_move:1", 1);
