@@ -43,9 +43,11 @@ engine_job(struct engine *e, enum job_kind kind, struct server *s,
 {
 	struct job *j;
 
+	/* Names were validated at load, so a builder only fails for want of
+	 * memory. */
 	if (request == NULL ||
 	    (j = model_job_new(e->m, kind, s, c, id, request, now)) == NULL)
-		fatalx("out of memory queueing job '%s'", id);
+		fatalx("cannot build the request of job '%s'", id);
 	return j;
 }
 

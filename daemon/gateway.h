@@ -46,10 +46,15 @@ typedef void (*gw_done_cb)(void *arg, const struct gw_result *res);
  * negative errno. */
 int gw_new(uv_loop_t *loop, const struct config_gateway *cfg, struct gw **out);
 
-/* Applies changed settings (SIGHUP) to later requests. */
+/* Applies changed settings (SIGHUP) to later requests: the token and the
+ * timeouts. A new url, TLS setting or max_in_flight takes effect at the
+ * next start (a changed url is logged). */
 void gw_reconfigure(struct gw *gw, const struct config_gateway *cfg);
 
-/* Starts the job; see above. id and body are copied. */
+/* Starts the job; see above. id and body are copied; -EINVAL when the
+ * body's "id" is not id. *out stays valid until done() has returned or
+ * gw_job_cancel() is called; cancelling from inside accepted() or done()
+ * is allowed. */
 int gw_job_run(struct gw *gw, const char *id, const char *body,
     gw_accepted_cb accepted, gw_done_cb done, void *arg, struct gw_op **out);
 
