@@ -576,7 +576,7 @@ gw_new(uv_loop_t *loop, const struct config_gateway *cfg, struct gw **out)
 	if ((rc = gw_settings(gw, cfg)) != 0)
 		goto fail;
 	hopts.ca_file = cfg->ca_file;
-	hopts.tls_verify = cfg->tls_verify;
+	hopts.tls_insecure = !cfg->tls_verify;
 	hopts.timeout_s = gw->request_timeout_s;
 	hopts.max_in_flight = cfg->max_in_flight;
 	/* low_speed_time_s stays at http's default (60 s), above the
@@ -765,10 +765,4 @@ gw_close(struct gw *gw, void (*done)(void *arg), void *arg)
 		free(hop);
 	}
 	http_close(gw->http, gw_http_closed, gw);
-}
-
-struct http *
-gw_http(struct gw *gw)
-{
-	return gw->http;
 }

@@ -68,7 +68,4 @@ int gw_health(struct gw *gw, gw_health_cb cb, void *arg);
 /* Cancels everything and closes; done(arg) when every handle is closed. */
 void gw_close(struct gw *gw, void (*done)(void *arg), void *arg);
 
-/* The underlying HTTP client, for webhook notifications. */
-struct http *gw_http(struct gw *gw);
-
 #endif

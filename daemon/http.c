@@ -47,9 +47,9 @@
  * would be meaningless). Callers doing long polls keep their wait below
  * low_speed_time_s: the limit also runs while the server holds the answer.
  *
- * TLS: peer and host verification follow opts->tls_verify, and a zeroed
- * struct http_opts means "off": callers start from the configuration,
- * whose default is on (config.c), never from { 0 } for a real gateway.
+ * TLS: peer and host are verified unless opts->tls_insecure, so a zeroed
+ * struct http_opts is the safe one; only the configuration's explicit
+ * "tls_verify": false turns verification off.
  *
  * curl_global_init() is called once, by the first http_new(), which the
  * daemon runs on its main thread before any other thread could exist (the
@@ -713,9 +713,9 @@ http_request(struct http *h, const char *method, const char *url,
 	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME,
 	    low < 1 ? 1L : (long)ceil(low));
 	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER,
-	    h->opts.tls_verify ? 1L : 0L);
+	    h->opts.tls_insecure ? 0L : 1L);
 	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST,
-	    h->opts.tls_verify ? 2L : 0L);
+	    h->opts.tls_insecure ? 0L : 2L);
 	if (h->opts.ca_file != NULL &&
 	    curl_easy_setopt(r->easy, CURLOPT_CAINFO, h->opts.ca_file) !=
 	    CURLE_OK)

@@ -35,7 +35,8 @@ struct http_req;
 
 struct http_opts {
 	const char *ca_file;		/* NULL: system CAs */
-	bool tls_verify;
+	bool tls_insecure;		/* true disables peer and host checks:
+				 * a zeroed struct verifies */
 	double connect_timeout_s;	/* default 10 when 0 */
 	double timeout_s;		/* whole transfer, default 30 when 0 */
 	double low_speed_time_s;	/* abort a transfer stalled this long */

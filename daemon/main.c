@@ -2,6 +2,7 @@
  * exrolld — command line. Everything else starts in shell_main().
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,5 +178,9 @@ main(int argc, char *argv[])
 	}
 	if (plan)
 		return print_plan(opts.config_path, json);
+	/* A control client that hangs up mid-answer, or a hook that exits
+	 * before reading its stdin, must cost an EPIPE, never the daemon
+	 * (libuv writes with plain write(2); children get the default back). */
+	signal(SIGPIPE, SIG_IGN);
 	return shell_main(&opts);
 }

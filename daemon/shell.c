@@ -413,8 +413,7 @@ shell_reload(struct shell *sh)
 	}
 	gw_reconfigure(sh->gw, &cfg->gateway);
 	control_reconfigure(sh->control, &cfg->control);
-	if (sh->hooks != NULL)
-		hooks_reconfigure(sh->hooks, &cfg->notify);
+	hooks_reconfigure(sh->hooks, &cfg->notify);
 	plan_free(&sh->plan);
 	sh->plan = plan;
 	plan = (struct plan){ 0 };
@@ -452,6 +451,16 @@ shell_component_closed(void *arg)
 	sh->closing--;
 }
 
+/* The hooks' HTTP client goes after the hooks that use it. */
+static void
+shell_hooks_closed(void *arg)
+{
+	struct shell *sh = arg;
+
+	http_close(sh->hooks_http, shell_component_closed, sh);
+	sh->hooks_http = NULL;
+}
+
 static void
 shell_close_handle(struct shell *sh, uv_handle_t *h)
 {
@@ -479,7 +488,7 @@ shell_stop(struct shell *sh, int code)
 	}
 	if (sh->hooks != NULL) {
 		sh->closing++;
-		hooks_close(sh->hooks, shell_component_closed, sh);
+		hooks_close(sh->hooks, shell_hooks_closed, sh);
 		sh->hooks = NULL;
 	}
 	if (sh->gw != NULL) {
@@ -598,10 +607,17 @@ shell_main(const struct shell_opts *opts)
 		fatalx("cannot set up the event loop: %s", uv_strerror(rc));
 	if ((rc = gw_new(&sh->loop, &sh->cfg->gateway, &sh->gw)) != 0)
 		fatalx("cannot set up the gateway client: %s", strerror(-rc));
-	if ((sh->cfg->notify.webhook_url || sh->cfg->notify.exec) &&
-	    (rc = hooks_new(&sh->loop, gw_http(sh->gw), &sh->cfg->notify,
-	    &sh->hooks)) != 0)
-		fatalx("cannot set up notifications: %s", strerror(-rc));
+	/* Notifications get their own HTTP client: a webhook is not the
+	 * gateway, and the gateway's private CA or tls_verify=false must not
+	 * apply to it. Always created, so a reload can switch them on. */
+	{
+		struct http_opts ho = { 0 };	/* verified, system CAs */
+
+		if ((rc = http_new(&sh->loop, &ho, &sh->hooks_http)) != 0 ||
+		    (rc = hooks_new(&sh->loop, sh->hooks_http, &sh->cfg->notify,
+		    &sh->hooks)) != 0)
+			fatalx("cannot set up notifications: %s", strerror(-rc));
+	}
 
 	log_notice("resuming rollout from '%s': %s, %zu servers, %zu clusters, "
 	    "%zu jobs in flight", sh->cfg->state_file,

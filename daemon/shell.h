@@ -26,6 +26,7 @@
 #include "engine.h"
 #include "gateway.h"
 #include "hooks.h"
+#include "http.h"
 #include "model.h"
 #include "plan.h"
 #include "store.h"
@@ -54,6 +55,7 @@ struct shell {
 	struct gw *gw;
 	struct control *control;
 	struct hooks *hooks;
+	struct http *hooks_http;	/* the hooks' own: system CAs, verified */
 
 	struct shell_wake *heap;	/* min-heap on at */
 	size_t nheap, capheap;

@@ -813,7 +813,7 @@ START_TEST(tls)
 {
 	struct fx fx;
 	char *cert, *key;
-	struct http_opts ho = { .tls_verify = true };
+	struct http_opts ho = { 0 };
 	struct http *h;
 	struct hres r = { 0 };
 	struct health hl = { 0 };

@@ -1,0 +1,513 @@
+/*
+ * test_daemon — exrolld as a process: command line, start-up refusals,
+ * signals, reload, the systemd notification protocol, and a maintenance
+ * window closing and reopening during a rollout. Real processes, real
+ * sockets, real SQLite files, exchange-sim over HTTP.
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define ORG "contrib/examples/exroll.json"
+
+struct fx {
+	char *dir;
+	char *org;
+	char *cfg;
+	char *sock;
+	struct tu_sim sim;
+};
+
+/* A simulator on the example organization (time x7200 unless sim_args
+ * say otherwise) and a configuration for it; policy is more policy members
+ * and extra_head more top-level ones (or ""). */
+static void
+fx_start(struct fx *f, const char *policy, const char *extra_head,
+    const char *org, const char *const sim_args[])
+{
+	static const char *fast[] = { "--time-scale", "7200", NULL };
+	char head[4096], *state;
+
+	memset(f, 0, sizeof(*f));
+	f->dir = tu_tmpdir("daemon");
+	ck_assert_ptr_nonnull(f->dir);
+	f->org = org ? strdup(org) : tu_src_path(ORG);
+	ck_assert_int_eq(tu_sim_start(&f->sim, f->dir, f->org,
+	    sim_args ? sim_args : fast), 0);
+	f->sock = tu_path(f->dir, "control.sock");
+	state = tu_path(f->dir, "state.db");
+	snprintf(head, sizeof(head), "\"state_file\": \"%s\", \"socket\": \"%s\","
+	    "\n  \"gateway\": {\"url\": \"%s\", \"poll_interval_s\": 0.05},\n"
+	    "  \"policy\": {\"verify_interval_s\": 0.1, \"retry_backoff_s\": 0.2,"
+	    " \"checkpoints\": \"auto\"%s%s}%s%s", state, f->sock, f->sim.url,
+	    *policy ? ", " : "", policy, *extra_head ? ",\n  " : "", extra_head);
+	free(state);
+	f->cfg = tu_compose_config(f->dir, "exroll.json", head, f->org);
+	ck_assert_ptr_nonnull(f->cfg);
+}
+
+static void
+fx_stop(struct fx *f)
+{
+	tu_sim_stop(&f->sim);
+	tu_rmrf(f->dir);
+	free(f->dir);
+	free(f->org);
+	free(f->cfg);
+	free(f->sock);
+}
+
+/* Runs exrolld with args to its end; returns the exit status and its
+ * output (malloc'd) in *out. */
+static int
+run_exrolld(struct fx *f, const char *const args[], char **out)
+{
+	char *bin = tu_build_path("exrolld"), *log = tu_path(f->dir, "run.log");
+	char *argv[16];
+	struct tu_proc p;
+	size_t n = 0;
+
+	unlink(log);
+	argv[n++] = bin;
+	for (size_t i = 0; args[i] && n < 15; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	ck_assert_int_eq(tu_spawn(&p, log, argv), 0);
+	ck_assert(tu_kill_wait(&p, 0, tu_ms(30000)));
+	*out = tu_proc_output(&p);
+	tu_proc_free(&p);
+	free(bin);
+	free(log);
+	return WIFEXITED(p.status) ? WEXITSTATUS(p.status) : 128;
+}
+
+static const char *
+jstr(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+struct state_wait {
+	const char *sock;
+	const char *state;
+};
+
+static bool
+state_cond(void *arg)
+{
+	struct state_wait *w = arg;
+	json_t *st = tu_ctl_cmd(w->sock, "status", NULL);
+	bool yes = st && strcmp(jstr(st, "state"), w->state) == 0;
+
+	json_decref(st);
+	return yes;
+}
+
+static bool
+wait_state(const char *sock, const char *state, int ms)
+{
+	struct state_wait w = { sock, state };
+
+	return tu_wait(state_cond, &w, ms);
+}
+
+START_TEST(check_config_and_plan)
+{
+	struct fx f;
+	char *out, *bad;
+	const char *check[] = { "--config", NULL, "--check-config", NULL };
+	const char *plan[] = { "--config", NULL, "--plan", "--json", NULL };
+
+	fx_start(&f, "", "", NULL, NULL);
+	check[1] = f.cfg;
+	ck_assert_int_eq(run_exrolld(&f, check, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "valid: 13 servers, 2 clusters"));
+	free(out);
+	plan[1] = f.cfg;
+	ck_assert_int_eq(run_exrolld(&f, plan, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"kind\": \"cluster\""));
+	free(out);
+	/* Two mistakes, both reported with their place; nothing started. */
+	bad = tu_path(f.dir, "bad.json");
+	ck_assert_int_eq(tu_write_file(bad, "{\"servers\": [\n"
+	    "  {\"name\": \"CAS 01\", \"roles\": [\"ClientAccess\"]},\n"
+	    "  {\"name\": \"HUB01\", \"roles\": [\"Hub\"]}]}\n"), 0);
+	check[1] = bad;
+	ck_assert_int_eq(run_exrolld(&f, check, &out), 1);
+	ck_assert_msg(strstr(out, "bad.json:2:") && strstr(out, "CAS 01") &&
+	    strstr(out, "bad.json:3:") && strstr(out, "'Hub'"),
+	    "unexpected output: %s", out);
+	free(out);
+	free(bad);
+	fx_stop(&f);
+}
+END_TEST
+
+/* A datagram socket standing in for systemd's NOTIFY_SOCKET. */
+static int
+notify_listen(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	strcpy(sun.sun_path, path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+/* Next datagram containing needle, within ms; false if none. */
+static bool
+notify_expect(int fd, const char *needle, int ms, char *got, size_t len)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long left;
+		ssize_t n;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = ms - ((t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return false;
+		if ((n = recv(fd, got, len - 1, 0)) <= 0)
+			return false;
+		got[n] = '\0';
+		if (strstr(got, needle) != NULL)
+			return true;
+	}
+}
+
+START_TEST(notify_ready_watchdog_stopping)
+{
+	struct fx f;
+	char *np, buf[512], *bin, *log;
+	struct tu_proc p;
+	struct stat st;
+	int fd, watchdogs = 0;
+	struct timespec t0, t1;
+	char *argv[4];
+
+	fx_start(&f, "", "", NULL, NULL);
+	np = tu_path(f.dir, "notify.sock");
+	fd = notify_listen(np);
+	setenv("NOTIFY_SOCKET", np, 1);
+	setenv("WATCHDOG_USEC", "400000", 1);
+	unsetenv("WATCHDOG_PID");
+	bin = tu_build_path("exrolld");
+	log = tu_path(f.dir, "exrolld.log");
+	argv[0] = bin;
+	argv[1] = (char *)"--config";
+	argv[2] = f.cfg;
+	argv[3] = NULL;
+	ck_assert_int_eq(tu_spawn(&p, log, argv), 0);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	/* READY=1 comes only once the control socket listens. */
+	ck_assert(notify_expect(fd, "READY=1", tu_ms(20000), buf, sizeof(buf)));
+	ck_assert_int_eq(stat(f.sock, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 0777, 0660);
+	json_decref(tu_ctl_cmd(f.sock, "ping", NULL));
+	/* The watchdog is pinged at half its interval: 5 pings in ~1 s. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (watchdogs < 5 &&
+	    notify_expect(fd, "WATCHDOG=1", tu_ms(2000), buf, sizeof(buf)))
+		watchdogs++;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_eq(watchdogs, 5);
+	ck_assert_int_lt((t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000, tu_ms(2000));
+	/* SIGTERM: STOPPING=1 and a clean, quick exit. */
+	kill(p.pid, SIGTERM);
+	ck_assert(notify_expect(fd, "STOPPING=1", tu_ms(5000), buf, sizeof(buf)));
+	ck_assert(tu_kill_wait(&p, 0, tu_ms(5000)));
+	ck_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
+	ck_assert_int_ne(access(f.sock, F_OK), 0);	/* socket removed */
+	tu_proc_free(&p);
+	close(fd);
+	free(np);
+	free(bin);
+	free(log);
+	fx_stop(&f);
+}
+END_TEST
+
+START_TEST(second_instance_refused)
+{
+	struct fx f;
+	struct tu_daemon d;
+	char *out, *sock2, *pidstr;
+	const char *args[] = { "--config", NULL, "--socket", NULL, NULL };
+
+	fx_start(&f, "", "", NULL, NULL);
+	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
+	sock2 = tu_path(f.dir, "other.sock");
+	args[1] = f.cfg;
+	args[3] = sock2;
+	ck_assert_int_eq(run_exrolld(&f, args, &out), 1);
+	ck_assert_int_ge(asprintf(&pidstr, "pid %d", (int)d.proc.pid), 0);
+	ck_assert_msg(strstr(out, "in use") && strstr(out, pidstr),
+	    "unexpected output: %s", out);
+	/* The first daemon is untouched and still answers. */
+	json_decref(tu_ctl_cmd(f.sock, "ping", NULL));
+	ck_assert(!tu_proc_exited(&d.proc));
+	free(out);
+	free(pidstr);
+	free(sock2);
+	tu_kill_wait(&d.proc, SIGTERM, tu_ms(5000));
+	tu_daemon_free(&d);
+	fx_stop(&f);
+}
+END_TEST
+
+START_TEST(changed_inventory_refused_state_kept)
+{
+	struct fx f;
+	struct tu_daemon d;
+	char *out, *cfg2, *text, *cut;
+	const char *args[] = { "--config", NULL, NULL };
+	json_t *st;
+
+	fx_start(&f, "", "", NULL, NULL);
+	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
+	ck_assert(wait_state(f.sock, "completed", tu_ms(60000)));
+	tu_kill_wait(&d.proc, SIGTERM, tu_ms(5000));
+	tu_daemon_free(&d);
+	/* The same configuration without UM01. */
+	text = tu_read_file(f.cfg);
+	cut = strstr(text, "    {\"name\": \"UM01\"");
+	ck_assert_ptr_nonnull(cut);
+	memmove(cut, strchr(cut, '\n') + 1, strlen(strchr(cut, '\n') + 1) + 1);
+	cfg2 = tu_path(f.dir, "changed.json");
+	ck_assert_int_eq(tu_write_file(cfg2, text), 0);
+	args[1] = cfg2;
+	ck_assert_int_eq(run_exrolld(&f, args, &out), 1);
+	ck_assert_msg(strstr(out, "'UM01'") && strstr(out, "differs"),
+	    "unexpected output: %s", out);
+	free(out);
+	/* Nothing stored was lost: the original starts, still completed. */
+	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
+	st = tu_ctl_cmd(f.sock, "status", NULL);
+	ck_assert_str_eq(jstr(st, "state"), "completed");
+	json_decref(st);
+	tu_kill_wait(&d.proc, SIGTERM, tu_ms(5000));
+	tu_daemon_free(&d);
+	free(text);
+	free(cfg2);
+	fx_stop(&f);
+}
+END_TEST
+
+struct log_wait {
+	const char *log;
+	const char *needle;
+};
+
+static bool
+log_cond(void *arg)
+{
+	struct log_wait *w = arg;
+	char *s = tu_read_file(w->log);
+	bool yes = s && strstr(s, w->needle);
+
+	free(s);
+	return yes;
+}
+
+START_TEST(sighup_reload_good_and_bad)
+{
+	struct fx f;
+	struct tu_daemon d;
+	char *text, *log;
+	struct log_wait w;
+	const char *sim[] = { "--time-scale", "60", NULL };
+
+	fx_start(&f, "", "", NULL, sim);
+	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
+	log = tu_path(f.dir, "exrolld.log");
+	/* A broken file: refused, the daemon carries on. */
+	text = tu_read_file(f.cfg);
+	ck_assert_int_eq(tu_write_file(f.cfg, "{\"servers\": ["), 0);
+	kill(d.proc.pid, SIGHUP);
+	w.log = log;
+	w.needle = "reload refused";
+	ck_assert(tu_wait(log_cond, &w, tu_ms(10000)));
+	json_decref(tu_ctl_cmd(f.sock, "ping", NULL));
+	ck_assert(!tu_proc_exited(&d.proc));
+	/* A good one: applied. */
+	ck_assert_int_eq(tu_write_file(f.cfg, text), 0);
+	kill(d.proc.pid, SIGHUP);
+	w.needle = "configuration reloaded";
+	ck_assert(tu_wait(log_cond, &w, tu_ms(10000)));
+	tu_kill_wait(&d.proc, SIGTERM, tu_ms(5000));
+	ck_assert(WIFEXITED(d.proc.status) && WEXITSTATUS(d.proc.status) == 0);
+	tu_daemon_free(&d);
+	free(text);
+	free(log);
+	fx_stop(&f);
+}
+END_TEST
+
+/* "2026-11-30T01:02:03" in local time, for an absolute window. */
+static void
+local_stamp(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+static int
+event_seq(json_t *events, const char *kind, const char *subject,
+    const char *needle)
+{
+	size_t i;
+	json_t *ev;
+
+	json_array_foreach(events, i, ev) {
+		if (strcmp(jstr(ev, "kind"), kind) == 0 &&
+		    strcmp(jstr(ev, "subject"), subject) == 0 &&
+		    strstr(jstr(ev, "message"), needle) != NULL)
+			return (int)json_integer_value(json_object_get(ev, "seq"));
+	}
+	return -1;
+}
+
+START_TEST(window_closes_and_reopens)
+{
+	struct fx f;
+	struct tu_daemon d;
+	char org[512], *orgpath, a_from[32], a_to[32], b_from[32], b_to[32];
+	char head[512];
+	time_t t0 = time(NULL);
+	json_t *st, *events, *args;
+	/* Setup takes 3 s and services start 3 s after it; the first setup
+	 * is expected to take install_timeout_s (4 s), so it fits in window
+	 * A (5 s): its verify is still going on when A closes. B opens 10 s
+	 * in. */
+	const char *sim[] = { "--time-scale", "1200", "--services-delay-s",
+	    "3600", NULL };
+
+	snprintf(org, sizeof(org), "{\"servers\": ["
+	    "{\"name\": \"CAS01\", \"roles\": [\"ClientAccess\"]},\n"
+	    "  {\"name\": \"CAS02\", \"roles\": [\"ClientAccess\"]}]}\n");
+	{
+		char *dir = tu_tmpdir("org");
+
+		orgpath = tu_path(dir, "org.json");
+		ck_assert_int_eq(tu_write_file(orgpath, org), 0);
+		free(dir);
+	}
+	local_stamp(t0 - 60, a_from, sizeof(a_from));
+	local_stamp(t0 + 5, a_to, sizeof(a_to));
+	local_stamp(t0 + 10, b_from, sizeof(b_from));
+	local_stamp(t0 + 3600, b_to, sizeof(b_to));
+	snprintf(head, sizeof(head), "\"windows\": [{\"from\": \"%s\", \"to\": "
+	    "\"%s\"}, {\"from\": \"%s\", \"to\": \"%s\"}]", a_from, a_to,
+	    b_from, b_to);
+	fx_start(&f, "\"install_timeout_s\": 4, \"verify_timeout_s\": 60", head,
+	    orgpath, sim);
+	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
+	/* Closed: waiting_window with the next opening. */
+	ck_assert(wait_state(f.sock, "waiting_window", tu_ms(20000)));
+	st = tu_ctl_cmd(f.sock, "status", NULL);
+	ck_assert(json_is_false(json_object_get(json_object_get(st, "window"),
+	    "open")));
+	ck_assert(json_is_string(json_object_get(json_object_get(st, "window"),
+	    "next_open")));
+	json_decref(st);
+	/* Killed while waiting, restarted: still waiting. */
+	kill(d.proc.pid, SIGKILL);
+	tu_kill_wait(&d.proc, 0, tu_ms(5000));
+	tu_daemon_free(&d);
+	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
+	st = tu_ctl_cmd(f.sock, "status", NULL);
+	ck_assert_msg(time(NULL) >= t0 + 10 ||
+	    strcmp(jstr(st, "state"), "waiting_window") == 0,
+	    "restarted as %s", jstr(st, "state"));
+	json_decref(st);
+	/* Window B opens: the rollout completes by itself. */
+	ck_assert(wait_state(f.sock, "completed", tu_ms(60000)));
+	args = json_pack("{s:i}", "limit", 1000);
+	events = tu_ctl_cmd(f.sock, "events", args);
+	json_decref(args);
+	{
+		int closed = event_seq(events, "rollout.state", "rollout",
+		    "running -> waiting_window");
+		int opened = event_seq(events, "rollout.state", "rollout",
+		    "waiting_window -> running");
+		int cas01_done = event_seq(events, "server.state", "CAS01",
+		    "-> done");
+		int cas02_start = event_seq(events, "server.state", "CAS02",
+		    "pending ->");
+
+		ck_assert_int_gt(closed, 0);
+		ck_assert_int_gt(opened, closed);
+		/* The setup in flight at the close finished while closed... */
+		ck_assert_int_gt(cas01_done, closed);
+		ck_assert_int_lt(cas01_done, opened);
+		/* ...and nothing new started until the window opened. */
+		ck_assert_int_gt(cas02_start, opened);
+	}
+	json_decref(events);
+	tu_kill_wait(&d.proc, SIGTERM, tu_ms(5000));
+	tu_daemon_free(&d);
+	{
+		char *dir = strdup(orgpath);
+
+		*strrchr(dir, '/') = '\0';
+		tu_rmrf(dir);
+		free(dir);
+	}
+	free(orgpath);
+	fx_stop(&f);
+}
+END_TEST
+
+static Suite *
+daemon_suite(void)
+{
+	Suite *s = suite_create("daemon");
+	TCase *tc = tcase_create("process");
+
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, check_config_and_plan);
+	tcase_add_test(tc, notify_ready_watchdog_stopping);
+	tcase_add_test(tc, second_instance_refused);
+	tcase_add_test(tc, changed_inventory_refused_state_kept);
+	tcase_add_test(tc, sighup_reload_good_and_bad);
+	tcase_add_test(tc, window_closes_and_reopens);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(daemon_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
