@@ -80,8 +80,8 @@ LIB         := $(BUILD)/libexroll.a
 EXROLLD     := $(BUILD)/exrolld
 EXROLLCTL   := $(BUILD)/exrollctl
 SIM         := $(BUILD)/exchange-sim
-UNIT_BIN    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-INTEG_BIN   := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
+UNIT_BIN    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+INTEG_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
 BENCH_BIN   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-replay,$(FUZZ_SRC))
 FUZZ_BIN    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
@@ -140,11 +140,9 @@ $(EXROLLCTL): $(BUILD)/obj/ctl/main.o $(LIB)
 $(SIM): $(SIM_OBJ) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SIM_LIBS) $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJ) $(LIB)
-	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS)
-
-$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(TLIB_OBJ) $(LIB)
+# Unit and integration binaries live apart (tests/unit/, tests/integration/)
+# so that two suites of the same name can never shadow each other.
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TLIB_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS)
 

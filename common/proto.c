@@ -13,16 +13,25 @@
 
 
 void
-proto_reader_init(struct proto_reader *r)
+proto_reader_init_max(struct proto_reader *r, size_t max)
 {
 	memset(r, 0, sizeof(*r));
+	r->max = max;
+}
+
+void
+proto_reader_init(struct proto_reader *r)
+{
+	proto_reader_init_max(r, PROTO_MAX_LINE);
 }
 
 void
 proto_reader_free(struct proto_reader *r)
 {
+	size_t max = r->max;
+
 	free(r->buf);
-	memset(r, 0, sizeof(*r));
+	proto_reader_init_max(r, max);
 }
 
 int
@@ -59,7 +68,7 @@ proto_reader_feed(struct proto_reader *r, const char *data, size_t n)
 			break;
 		}
 	}
-	if (pending > PROTO_MAX_LINE)
+	if (pending > r->max)
 		return -EMSGSIZE;
 	return 0;
 }
@@ -78,7 +87,7 @@ proto_reader_next(struct proto_reader *r, char **line, size_t *len)
 		return 0;
 	n = (size_t)(nl - s);
 	r->start = start + n + 1;
-	if (n > PROTO_MAX_LINE)
+	if (n > r->max)
 		return -EMSGSIZE;
 	if (n > 0 && s[n - 1] == '\r')
 		n--;

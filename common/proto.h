@@ -2,9 +2,12 @@
  * proto — JSON-lines framing of the control socket (DESIGN §4).
  *
  * A reader accumulates bytes from a stream and yields complete lines. A line
- * longer than PROTO_MAX_LINE bytes (newline excluded) is an error: the
+ * longer than the reader's limit (newline excluded) is an error: the
  * connection is then to be closed, since the peer is not speaking the
- * protocol. Shared by the control server and exrollctl.
+ * protocol. Requests are limited to PROTO_MAX_LINE; answers are not (the
+ * servers list of a 10,000-server organization is megabytes on one line),
+ * so exrollctl reads them with a far larger limit. Shared by the control
+ * server and exrollctl.
  */
 #ifndef EXROLL_PROTO_H
 #define EXROLL_PROTO_H
@@ -18,13 +21,16 @@ struct proto_reader {
 	size_t len;	/* bytes held */
 	size_t cap;
 	size_t start;	/* offset of the first unconsumed byte */
+	size_t max;	/* longest line accepted */
 };
 
+/* A reader for requests (PROTO_MAX_LINE), or with another limit. */
 void proto_reader_init(struct proto_reader *r);
+void proto_reader_init_max(struct proto_reader *r, size_t max);
 void proto_reader_free(struct proto_reader *r);
 
 /* Appends n bytes. Returns 0, -ENOMEM, or -EMSGSIZE when the pending
- * partial line exceeds PROTO_MAX_LINE. */
+ * partial line exceeds the limit. */
 int proto_reader_feed(struct proto_reader *r, const char *data, size_t n);
 
 /* Takes the next complete line: *line points into the reader (NUL

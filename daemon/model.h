@@ -121,7 +121,7 @@ struct job {
 	int http_status;		/* last status that decided the state */
 	char *result;			/* terminal: the job object, JSON text */
 	char *error;			/* failed/rejected: the reason */
-	void *op;			/* the shell's gateway operation, or NULL */
+	void *op;			/* the shell's, while the gateway follows it */
 	struct job *next_live;		/* model's list of non-terminal jobs */
 	struct job *prev_live;
 	struct job *next_outbox;	/* queued for the shell to submit */

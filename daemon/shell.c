@@ -73,10 +73,12 @@ shell_crash(const char *point, const struct job *j)
 		raise(SIGKILL);
 }
 
-/* Per posted job: how a gateway callback finds its shell. */
+/* Per posted job: how a gateway callback finds its shell. The job's op
+ * points here while the gateway follows it. */
 struct shell_jobref {
 	struct shell *sh;
 	struct job *job;
+	struct gw_op *op;
 };
 
 static void shell_flush_soon(struct shell *sh);
@@ -241,7 +243,7 @@ shell_job_done(void *arg, const struct gw_result *res)
 	struct shell *sh = ref->sh;
 
 	shell_crash("done", ref->job);
-	ref->job->op = NULL;
+	ref->job->op = NULL;	/* before the engine: it may free the job */
 	engine_job_done(&sh->engine, ref->job, res, shell_now(sh));
 	free(ref);
 	shell_flush_soon(sh);
@@ -251,7 +253,6 @@ static void
 shell_post(struct shell *sh, struct job *j)
 {
 	struct shell_jobref *ref = malloc(sizeof(*ref));
-	struct gw_op *op;
 	int rc;
 
 	if (ref == NULL)
@@ -259,9 +260,9 @@ shell_post(struct shell *sh, struct job *j)
 	ref->sh = sh;
 	ref->job = j;
 	if ((rc = gw_job_run(sh->gw, j->id, j->request, shell_job_accepted,
-	    shell_job_done, ref, &op)) != 0)
+	    shell_job_done, ref, &ref->op)) != 0)
 		fatalx("cannot start job '%s': %s", j->id, strerror(-rc));
-	j->op = op;
+	j->op = ref;
 	shell_crash("posted", j);
 }
 
@@ -492,6 +493,19 @@ shell_stop(struct shell *sh, int code)
 		sh->hooks = NULL;
 	}
 	if (sh->gw != NULL) {
+		struct job *j;
+
+		/* Jobs in flight stay in the file as they are and are
+		 * followed again at the next start; here they are dropped. */
+		for (j = sh->model.live; j != NULL; j = j->next_live) {
+			struct shell_jobref *ref = j->op;
+
+			if (ref != NULL) {
+				gw_job_cancel(ref->op);
+				free(ref);
+				j->op = NULL;
+			}
+		}
 		sh->closing++;
 		gw_close(sh->gw, shell_component_closed, sh);
 		sh->gw = NULL;

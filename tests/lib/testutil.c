@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -208,9 +209,11 @@ tu_spawn(struct tu_proc *p, const char *log, char *const argv[])
 			dup2(fd, 0);
 			close(fd);
 		}
-		/* The child gets its own process group so a test can stop
-		 * everything it started, and so ^C on make reaches it once. */
+		/* Its own process group, so ^C on make reaches it once; and
+		 * killed with the test process, so a failed assertion (the
+		 * test's process exits at once) leaves nothing running. */
 		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		execv(argv[0], argv);
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);

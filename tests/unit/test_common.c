@@ -221,11 +221,14 @@ START_TEST(roles)
 	    ROLE_BIT(ROLE_CLIENT_ACCESS) | ROLE_BIT(ROLE_HUB_TRANSPORT));
 	ck_assert_int_eq(role_parse_list("None, UnifiedMessaging", &mask), 0);
 	ck_assert_uint_eq(mask, ROLE_BIT(ROLE_UNIFIED_MESSAGING));
-	ck_assert_int_eq(role_parse_list("Edge", &mask), -EINVAL);
 	ck_assert_int_eq(role_parse_list("None", &mask), -EINVAL);
 	ck_assert_int_eq(role_parse_list("", &mask), -EINVAL);
 	ck_assert_int_eq(role_parse_list("MailboxClientAccess", &mask), -EINVAL);
 	ck_assert_uint_eq(mask, ROLE_BIT(ROLE_UNIFIED_MESSAGING));
+	/* Get-ExchangeServer spells the Edge Transport role "Edge". */
+	ck_assert_int_eq(role_parse_list("Edge", &mask), 0);
+	ck_assert_uint_eq(mask, ROLE_BIT(ROLE_EDGE_TRANSPORT));
+	ck_assert_int_eq(role_parse_list("Edger", &mask), -EINVAL);
 }
 END_TEST
 

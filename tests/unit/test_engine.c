@@ -154,9 +154,9 @@ h_answer(struct h *h, struct job *j, enum gw_status status, int http,
 
 	ck_assert_msg(output == NULL || out != NULL, "bad output %s", output);
 	if (status != GW_REJECTED) {
-		job = json_pack("{s:s, s:s, s:O}", "id", j->id, "state",
+		job = json_pack("{s:s, s:s, s:o}", "id", j->id, "state",
 		    status == GW_COMPLETED ? "completed" : "failed", "output",
-		    out ? out : json_array());
+		    out ? json_incref(out) : json_array());
 		res.job = job;
 		res.output = json_object_get(job, "output");
 	}

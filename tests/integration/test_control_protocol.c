@@ -1,0 +1,1141 @@
+/*
+ * test_control_protocol — the control protocol against a running exrolld:
+ * the real daemon on the example organization
+ * (contrib/examples/exroll.json), the real exchange-sim with time scaled,
+ * the real socket, and the real exrollctl.
+ *
+ * Two rigs:
+ *  - frozen: the only maintenance window lies in the past, so nothing ever
+ *    starts and every answer is deterministic; every command, every error
+ *    code, ids, pipelining, 200 clients, a foreign uid (as root), and
+ *    exrollctl's exit codes are checked there;
+ *  - steered: a real rollout in which setup fails on CAS01 (retries 0), so
+ *    the operator retries and then skips it and approves the CCR
+ *    checkpoints, while one watch client never reads and another checks
+ *    it saw every event; the rollout must still complete.
+ * Nothing sleeps: every wait is for a condition, with a deadline.
+ */
+#include <check.h>
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define ORG "contrib/examples/exroll.json"
+
+struct rig {
+	char *dir;
+	char *org;
+	char *cfg;
+	char *sock;
+	struct tu_sim sim;
+	struct tu_daemon d;
+	bool have_daemon;
+};
+
+static const char *
+jstr(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+/* What the tests started, one "pid dir" line each, in a file named
+ * before any test runs. A failed assertion ends a test's process at once
+ * (Check forks one per test and runs no teardown after a failure), which
+ * would leave its simulator and daemon running; main() reads this file
+ * at the end and kills whatever is still there. */
+static char registry[256];
+
+static void
+rig_note(const struct rig *r)
+{
+	FILE *f = fopen(registry, "a");
+
+	if (f == NULL)
+		return;
+	if (r->sim.proc.pid > 0)
+		fprintf(f, "%d %s\n", (int)r->sim.proc.pid, r->dir);
+	if (r->have_daemon && r->d.proc.pid > 0)
+		fprintf(f, "%d %s\n", (int)r->d.proc.pid, r->dir);
+	fclose(f);
+}
+
+/* Kills what a failed test left running (checking, through its command
+ * line, that the pid is still ours) and removes its directory. */
+static void
+rig_reap_leftovers(void)
+{
+	FILE *f = fopen(registry, "r");
+	char line[600], dir[512], cmd[4096];
+	int pid;
+
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char path[64];
+		FILE *c;
+		size_t n;
+
+		if (sscanf(line, "%d %511s", &pid, dir) != 2 || pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+		if ((c = fopen(path, "r")) != NULL) {
+			n = fread(cmd, 1, sizeof(cmd) - 1, c);
+			fclose(c);
+			for (size_t i = 0; i < n; i++)
+				if (cmd[i] == '\0')
+					cmd[i] = ' ';
+			cmd[n] = '\0';
+			if (strstr(cmd, dir) != NULL) {
+				fprintf(stderr, "killing pid %d left by a failed "
+				    "test\n", pid);
+				kill(pid, SIGKILL);
+			}
+		}
+		tu_rmrf(dir);
+	}
+	fclose(f);
+	unlink(registry);
+}
+
+/* extra: more members of the configuration's top level (with a leading
+ * comma), policy: more policy members. */
+static void
+rig_start(struct rig *r, const char *policy, const char *extra,
+    const char *const sim_extra[])
+{
+	const char *args[32] = { "--time-scale", "7200", "--seed", "5", NULL };
+	char head[4096], *state;
+	size_t n = 4;
+
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->dir = tu_tmpdir("ctlint");
+	ck_assert_ptr_nonnull(r->dir);
+	r->org = tu_src_path(ORG);
+	for (size_t i = 0; sim_extra != NULL && sim_extra[i] && n < 30; i++)
+		args[n++] = sim_extra[i];
+	args[n] = NULL;
+	ck_assert_int_eq(tu_sim_start(&r->sim, r->dir, r->org, args), 0);
+	r->sock = tu_path(r->dir, "control.sock");
+	state = tu_path(r->dir, "state.db");
+	snprintf(head, sizeof(head),
+	    "\"state_file\": \"%s\", \"socket\": \"%s\",\n"
+	    "  \"gateway\": {\"url\": \"%s\", \"request_timeout_s\": 5, "
+	    "\"poll_interval_s\": 0.05},\n"
+	    "  \"policy\": {\"max_parallel\": {\"Mailbox\": 2}, "
+	    "\"verify_interval_s\": 0.1, \"verify_timeout_s\": 60, "
+	    "\"retry_backoff_s\": 0.2, \"install_timeout_s\": 120%s%s}%s",
+	    state, r->sock, r->sim.url, policy ? ", " : "",
+	    policy ? policy : "", extra ? extra : "");
+	free(state);
+	r->cfg = tu_compose_config(r->dir, "exroll.json", head, r->org);
+	ck_assert_ptr_nonnull(r->cfg);
+	rig_note(r);
+	rc = tu_daemon_start(&r->d, r->dir, r->cfg, r->sock, NULL);
+	r->have_daemon = true;
+	rig_note(r);
+	ck_assert_int_eq(rc, 0);
+}
+
+static void
+rig_stop(struct rig *r)
+{
+	struct stat st;
+
+	if (r->have_daemon) {
+		ck_assert(tu_kill_wait(&r->d.proc, SIGTERM, tu_ms(10000)));
+		/* A clean stop: exit 0 (a sanitizer's report would not be)
+		 * and the socket removed. */
+		if (!WIFEXITED(r->d.proc.status) ||
+		    WEXITSTATUS(r->d.proc.status) != 0) {
+			char *o = tu_proc_output(&r->d.proc);
+
+			ck_abort_msg("exrolld did not stop cleanly:\n%s", o);
+		}
+		ck_assert(lstat(r->sock, &st) != 0 && errno == ENOENT);
+		tu_daemon_free(&r->d);
+	}
+	tu_sim_stop(&r->sim);
+	tu_rmrf(r->dir);
+	free(r->dir);
+	free(r->org);
+	free(r->cfg);
+	free(r->sock);
+}
+
+/* The frozen rig: one window, long past. */
+static void
+rig_frozen(struct rig *r)
+{
+	rig_start(r, NULL, ",\n  \"windows\": [{\"from\": \"2001-01-01T00:00\", "
+	    "\"to\": \"2001-01-02T00:00\"}]", NULL);
+}
+
+/* ---- a connection of our own ----------------------------------------- */
+
+struct conn {
+	int fd;
+	char *buf;
+	size_t len, cap;
+	bool eof;
+};
+
+static int
+conn_fd(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+conn_open(struct conn *c, const char *path)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = conn_fd(path);
+	ck_assert_msg(c->fd >= 0, "connect '%s': %s", path, strerror(errno));
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->buf);
+	c->buf = NULL;
+}
+
+static bool
+conn_send(struct conn *c, const char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0) {
+		ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		s += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* The next line parsed, or NULL at EOF or after timeout_ms. */
+static json_t *
+conn_read(struct conn *c, int timeout_ms)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		long el;
+		ssize_t r;
+
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - c->buf);
+			json_t *j = json_loadb(c->buf, n, 0, NULL);
+
+			memmove(c->buf, nl + 1, c->len - n - 1);
+			c->len -= n + 1;
+			ck_assert_msg(j != NULL, "unparsable line");
+			return j;
+		}
+		if (c->eof)
+			return NULL;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		el = (t1.tv_sec - t0.tv_sec) * 1000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		if (el >= timeout_ms || poll(&p, 1, (int)(timeout_ms - el)) <= 0)
+			return NULL;
+		if (c->cap - c->len < 65536) {
+			c->cap = c->cap ? c->cap * 2 : 262144;
+			c->buf = realloc(c->buf, c->cap);
+			ck_assert_ptr_nonnull(c->buf);
+		}
+		r = read(c->fd, c->buf + c->len, c->cap - c->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			c->eof = true;
+			continue;
+		}
+		c->len += (size_t)r;
+	}
+}
+
+static json_t *
+conn_answer(struct conn *c)
+{
+	json_t *j = conn_read(c, tu_ms(20000));
+
+	ck_assert_msg(j != NULL, "no answer");
+	return j;
+}
+
+/* ---- requests on a fresh connection ---------------------------------- */
+
+static json_t *
+req(struct rig *r, const char *line)
+{
+	json_t *resp = tu_ctl(r->sock, line);
+
+	ck_assert_msg(resp != NULL, "no answer to %s", line);
+	return resp;
+}
+
+static json_t *
+ok(struct rig *r, const char *line)
+{
+	json_t *resp = req(r, line), *res;
+
+	ck_assert_msg(json_is_true(json_object_get(resp, "ok")),
+	    "%s: %s", line, jstr(json_object_get(resp, "error"), "message"));
+	res = json_incref(json_object_get(resp, "result"));
+	json_decref(resp);
+	return res;
+}
+
+/* The error code of the answer to line, with its message containing
+ * needle (when given). */
+static void
+fails(struct rig *r, const char *line, const char *code, const char *needle)
+{
+	json_t *resp = req(r, line);
+	json_t *err = json_object_get(resp, "error");
+
+	ck_assert_msg(json_is_false(json_object_get(resp, "ok")),
+	    "%s succeeded", line);
+	ck_assert_msg(strcmp(jstr(err, "code"), code) == 0,
+	    "%s: code %s, wanted %s (%s)", line, jstr(err, "code"), code,
+	    jstr(err, "message"));
+	if (needle != NULL)
+		ck_assert_msg(strstr(jstr(err, "message"), needle) != NULL,
+		    "%s: message '%s' lacks '%s'", line, jstr(err, "message"),
+		    needle);
+	json_decref(resp);
+}
+
+/* null, or RFC 3339 as the protocol writes it. */
+static bool
+is_time_or_null(const json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	return json_is_null(v) || (s != NULL && strlen(s) >= 20 &&
+	    s[4] == '-' && s[10] == 'T' && s[strlen(s) - 1] == 'Z');
+}
+
+/* ---- frozen rig ------------------------------------------------------- */
+
+START_TEST(test_read_commands)
+{
+	struct rig r;
+	json_t *st, *v, *arr, *it;
+	size_t i;
+
+	rig_frozen(&r);
+	v = ok(&r, "{\"id\": 1, \"cmd\": \"ping\"}");
+	ck_assert_str_eq(jstr(v, "version"), "0.1.0");
+	json_decref(v);
+
+	/* status: every field of DESIGN §4, with its type. */
+	st = ok(&r, "{\"cmd\": \"status\"}");
+	ck_assert_str_eq(jstr(st, "state"), "waiting_window");
+	ck_assert(json_is_string(json_object_get(st, "reason")));
+	v = json_object_get(st, "progress");
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "done")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "total")), 13);
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "percent")), 0);
+	ck_assert(json_is_null(json_object_get(st, "eta_s")));
+	v = json_object_get(st, "current_wave");
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "index")), 1);
+	ck_assert_str_eq(jstr(v, "role"), "ClientAccess");
+	arr = json_object_get(st, "waves");
+	ck_assert_int_eq(json_array_size(arr), 5);
+	{
+		static const char *const roles[] = { "ClientAccess",
+			"EdgeTransport", "HubTransport", "UnifiedMessaging",
+			"Mailbox" };
+		static const int totals[] = { 3, 1, 2, 1, 6 };
+		long sum = 0;
+
+		json_array_foreach(arr, i, it) {
+			ck_assert_str_eq(jstr(it, "role"), roles[i]);
+			ck_assert_str_eq(jstr(it, "state"), i == 0 ? "active" :
+			    "pending");
+			ck_assert_int_eq(json_integer_value(json_object_get(it,
+			    "done")), 0);
+			ck_assert_int_eq(json_integer_value(json_object_get(it,
+			    "total")), totals[i]);
+			sum += (long)json_integer_value(json_object_get(it,
+			    "total"));
+		}
+		ck_assert_int_eq(sum, 13);
+	}
+	ck_assert_int_eq(json_array_size(json_object_get(st,
+	    "pending_checkpoints")), 0);
+	ck_assert_int_eq(json_array_size(json_object_get(st, "failed")), 0);
+	v = json_object_get(st, "window");
+	ck_assert(json_is_false(json_object_get(v, "open")));
+	ck_assert(json_is_null(json_object_get(v, "closes_at")));
+	ck_assert(json_is_null(json_object_get(v, "next_open")));
+	json_decref(st);
+
+	/* servers: all 13 with every field; CCR nodes in their cluster's
+	 * wave (5, the Mailbox wave). */
+	arr = ok(&r, "{\"cmd\": \"servers\"}");
+	ck_assert_int_eq(json_array_size(arr), 13);
+	json_array_foreach(arr, i, it) {
+		ck_assert(json_is_string(json_object_get(it, "name")));
+		ck_assert(json_array_size(json_object_get(it, "roles")) >= 1);
+		ck_assert(json_is_integer(json_object_get(it, "wave")));
+		ck_assert_str_eq(jstr(it, "state"), "pending");
+		ck_assert(json_is_string(json_object_get(it, "phase")));
+		ck_assert(json_is_integer(json_object_get(it, "attempts")));
+		ck_assert(json_object_get(it, "version") != NULL);
+		ck_assert(json_object_get(it, "last_error") != NULL);
+		ck_assert(is_time_or_null(json_object_get(it, "started_at")));
+		ck_assert(is_time_or_null(json_object_get(it, "finished_at")));
+		if (strcmp(jstr(it, "name"), "MBX1A") == 0 ||
+		    strcmp(jstr(it, "name"), "EXALL01") == 0)
+			ck_assert_int_eq(json_integer_value(json_object_get(it,
+			    "wave")), 5);
+		if (strcmp(jstr(it, "name"), "EXALL01") == 0)
+			ck_assert_int_eq(json_array_size(json_object_get(it,
+			    "roles")), 3);
+	}
+	json_decref(arr);
+	arr = ok(&r, "{\"cmd\": \"servers\", \"role\": \"Mailbox\"}");
+	ck_assert_int_eq(json_array_size(arr), 6);
+	json_decref(arr);
+	arr = ok(&r, "{\"cmd\": \"servers\", \"state\": \"pending\", "
+	    "\"role\": \"HubTransport\"}");
+	ck_assert_int_eq(json_array_size(arr), 3);	/* HUB01, HUB02, EXALL01 */
+	json_decref(arr);
+	arr = ok(&r, "{\"cmd\": \"servers\", \"state\": \"failed\"}");
+	ck_assert_int_eq(json_array_size(arr), 0);
+	json_decref(arr);
+
+	arr = ok(&r, "{\"cmd\": \"clusters\"}");
+	ck_assert_int_eq(json_array_size(arr), 2);
+	it = json_array_get(arr, 0);
+	ck_assert_str_eq(jstr(it, "name"), "CMS1");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(it,
+	    "nodes"), 0)), "MBX1A");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(it,
+	    "nodes"), 1)), "MBX1B");
+	ck_assert(json_is_null(json_object_get(it, "original_active")));
+	ck_assert(json_is_null(json_object_get(it, "active")));
+	ck_assert_str_eq(jstr(it, "step"), "pending");
+	ck_assert(json_is_null(json_object_get(it, "pending_checkpoint")));
+	json_decref(arr);
+
+	/* events: since and limit. */
+	arr = ok(&r, "{\"cmd\": \"events\"}");
+	ck_assert_int_ge(json_array_size(arr), 1);
+	it = json_array_get(arr, 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(it, "seq")), 1);
+	ck_assert_str_eq(jstr(it, "kind"), "rollout.created");
+	ck_assert(is_time_or_null(json_object_get(it, "time")));
+	ck_assert(json_is_string(json_object_get(it, "subject")));
+	ck_assert(json_is_string(json_object_get(it, "message")));
+	ck_assert(json_is_string(json_object_get(it, "actor")));
+	json_decref(arr);
+	json_decref(ok(&r, "{\"cmd\": \"pause\", \"reason\": \"one\"}"));
+	json_decref(ok(&r, "{\"cmd\": \"resume\"}"));
+	arr = ok(&r, "{\"cmd\": \"events\", \"since\": 1, \"limit\": 2}");
+	ck_assert_int_eq(json_array_size(arr), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+	    json_array_get(arr, 0), "seq")), 2);
+	json_decref(arr);
+
+	/* plan: the waves and units, in order. */
+	v = ok(&r, "{\"cmd\": \"plan\"}");
+	arr = json_object_get(v, "waves");
+	ck_assert_int_eq(json_array_size(arr), 5);
+	it = json_array_get(arr, 4);
+	ck_assert_str_eq(jstr(it, "role"), "Mailbox");
+	ck_assert_str_eq(jstr(json_array_get(json_object_get(it, "units"), 0),
+	    "name"), "EXALL01");
+	ck_assert_str_eq(jstr(json_array_get(json_object_get(it, "units"), 2),
+	    "kind"), "cluster");
+	json_decref(v);
+
+	v = ok(&r, "{\"cmd\": \"report\"}");
+	ck_assert(json_is_array(json_object_get(v, "units")));
+	json_decref(v);
+	rig_stop(&r);
+}
+END_TEST
+
+START_TEST(test_mutating_commands_and_errors)
+{
+	struct rig r;
+	json_t *v, *arr, *it;
+	char actor[64];
+	size_t i;
+	bool found = false;
+
+	rig_frozen(&r);
+	/* pause, with the note for a second pause, and its event. */
+	v = ok(&r, "{\"id\": 1, \"cmd\": \"pause\", \"reason\": \"change "
+	    "freeze\"}");
+	ck_assert_str_eq(jstr(v, "state"), "paused");
+	ck_assert_ptr_null(json_object_get(v, "note"));
+	json_decref(v);
+	v = ok(&r, "{\"cmd\": \"pause\"}");
+	ck_assert_str_eq(jstr(v, "state"), "paused");
+	ck_assert_str_eq(jstr(v, "note"), "already paused");
+	json_decref(v);
+	/* The actor is the peer: us. */
+	{
+		struct passwd *pw = getpwuid(geteuid());
+
+		snprintf(actor, sizeof(actor), "uid %u (%s)",
+		    (unsigned)geteuid(), pw ? pw->pw_name : "?");
+	}
+	arr = ok(&r, "{\"cmd\": \"events\"}");
+	json_array_foreach(arr, i, it)
+		if (strcmp(jstr(it, "actor"), actor) == 0 &&
+		    strstr(jstr(it, "message"), "change freeze") != NULL)
+			found = true;
+	ck_assert_msg(found, "no event by '%s' with the reason", actor);
+	json_decref(arr);
+
+	v = ok(&r, "{\"cmd\": \"resume\"}");
+	ck_assert_str_eq(jstr(v, "state"), "waiting_window");
+	json_decref(v);
+
+	/* skip a pending server; retry it: it has not failed. */
+	v = ok(&r, "{\"cmd\": \"skip\", \"server\": \"cas02\", \"reason\": "
+	    "\"decommissioned\"}");
+	ck_assert_str_eq(jstr(v, "server"), "CAS02");
+	ck_assert_str_eq(jstr(v, "state"), "skipped");
+	json_decref(v);
+	fails(&r, "{\"cmd\": \"retry\", \"server\": \"CAS02\"}", "conflict",
+	    "has not failed");
+	fails(&r, "{\"cmd\": \"skip\", \"server\": \"CAS02\", \"reason\": "
+	    "\"again\"}", "conflict", "already skipped");
+	v = ok(&r, "{\"cmd\": \"status\"}");
+	ck_assert_int_eq(json_integer_value(json_object_get(
+	    json_object_get(v, "progress"), "done")), 1);
+	json_decref(v);
+
+	/* not_found */
+	fails(&r, "{\"cmd\": \"approve\", \"cluster\": \"CMS9\"}", "not_found",
+	    "CMS9");
+	fails(&r, "{\"cmd\": \"retry\", \"server\": \"NOPE\"}", "not_found",
+	    "NOPE");
+	fails(&r, "{\"cmd\": \"skip\", \"server\": \"NOPE\", \"reason\": "
+	    "\"x\"}", "not_found", NULL);
+	/* conflict */
+	fails(&r, "{\"cmd\": \"approve\", \"cluster\": \"CMS1\"}", "conflict",
+	    "CMS1");
+	fails(&r, "{\"cmd\": \"skip\", \"server\": \"MBX1A\", \"reason\": "
+	    "\"x\"}", "conflict", "CMS1");
+	/* bad_request: arguments checked before anything happens */
+	fails(&r, "{\"cmd\": \"approve\"}", "bad_request", "'cluster'");
+	fails(&r, "{\"cmd\": \"approve\", \"cluster\": \"CMS1\", "
+	    "\"checkpoint\": \"sideways\"}", "bad_request", "sideways");
+	fails(&r, "{\"cmd\": \"skip\", \"server\": \"CAS03\"}", "bad_request",
+	    "'reason'");
+	fails(&r, "{\"cmd\": \"skip\", \"server\": \"CAS03\", \"reason\": "
+	    "\"  \"}", "bad_request", "empty");
+	fails(&r, "{\"cmd\": \"abort\"}", "bad_request", "'reason'");
+	fails(&r, "{\"cmd\": \"pause\", \"reason\": 5}", "bad_request",
+	    "must be a string");
+	fails(&r, "{\"cmd\": \"pause\", \"reason\": \"a\\nb\"}", "bad_request",
+	    "control characters");
+	fails(&r, "{\"cmd\": \"status\", \"verbose\": true}", "bad_request",
+	    "unknown argument 'verbose'");
+	fails(&r, "{\"cmd\": \"servers\", \"state\": \"melted\"}",
+	    "bad_request", "melted");
+	fails(&r, "{\"cmd\": \"servers\", \"role\": \"Mailboxx\"}",
+	    "bad_request", "Mailboxx");
+	fails(&r, "{\"cmd\": \"events\", \"since\": -1}", "bad_request",
+	    "'since'");
+	fails(&r, "{\"cmd\": \"events\", \"limit\": 0}", "bad_request",
+	    "'limit'");
+	fails(&r, "{\"cmd\": \"events\", \"limit\": \"5\"}", "bad_request",
+	    "'limit'");
+	fails(&r, "{\"cmd\": \"watch\", \"since\": 1}", "bad_request",
+	    "'since'");
+	fails(&r, "{\"cmd\": 7}", "bad_request", "'cmd'");
+	fails(&r, "[\"ping\"]", "bad_request", "object");
+	fails(&r, "{\"id\": 1, \"cmd\": \"ping\"", "bad_request",
+	    "invalid JSON");
+	/* unknown_command */
+	fails(&r, "{\"cmd\": \"reboot-everything\"}", "unknown_command",
+	    "reboot-everything");
+
+	/* abort is final. */
+	fails(&r, "{\"cmd\": \"abort\", \"reason\": \"\"}", "bad_request",
+	    "empty");
+	v = ok(&r, "{\"cmd\": \"abort\", \"reason\": \"project cancelled\"}");
+	ck_assert_str_eq(jstr(v, "state"), "aborted");
+	json_decref(v);
+	fails(&r, "{\"cmd\": \"pause\"}", "conflict", "aborted");
+	fails(&r, "{\"cmd\": \"resume\"}", "conflict", "aborted");
+	fails(&r, "{\"cmd\": \"skip\", \"server\": \"CAS03\", \"reason\": "
+	    "\"x\"}", "conflict", NULL);
+	v = ok(&r, "{\"cmd\": \"status\"}");
+	ck_assert_str_eq(jstr(v, "state"), "aborted");
+	ck_assert(json_is_null(json_object_get(v, "eta_s")));
+	json_decref(v);
+
+	/* Durable before the answer: a restart shows the same state. */
+	ck_assert(tu_kill_wait(&r.d.proc, SIGKILL, tu_ms(10000)));
+	tu_daemon_free(&r.d);
+	{
+		int rc = tu_daemon_start(&r.d, r.dir, r.cfg, r.sock, NULL);
+
+		rig_note(&r);
+		ck_assert_int_eq(rc, 0);
+	}
+	v = ok(&r, "{\"cmd\": \"servers\", \"state\": \"skipped\"}");
+	ck_assert_int_eq(json_array_size(v), 1);
+	json_decref(v);
+	v = ok(&r, "{\"cmd\": \"status\"}");
+	ck_assert_str_eq(jstr(v, "state"), "aborted");
+	json_decref(v);
+	rig_stop(&r);
+}
+END_TEST
+
+START_TEST(test_ids_and_pipelining)
+{
+	struct rig r;
+	struct conn c;
+	json_t *v;
+	char line[160];
+
+	rig_frozen(&r);
+	conn_open(&c, r.sock);
+	/* ids of every scalar kind, echoed */
+	conn_send(&c, "{\"id\": 42, \"cmd\": \"ping\"}\n"
+	    "{\"id\": \"req-7\", \"cmd\": \"ping\"}\n"
+	    "{\"id\": null, \"cmd\": \"ping\"}\n"
+	    "{\"id\": 0.25, \"cmd\": \"nope\"}\n"
+	    "{\"id\": true, \"cmd\": \"approve\", \"cluster\": \"CMS9\"}\n");
+	v = conn_answer(&c);
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "id")), 42);
+	json_decref(v);
+	v = conn_answer(&c);
+	ck_assert_str_eq(jstr(v, "id"), "req-7");
+	json_decref(v);
+	v = conn_answer(&c);
+	ck_assert(json_is_null(json_object_get(v, "id")));
+	json_decref(v);
+	v = conn_answer(&c);
+	ck_assert(json_real_value(json_object_get(v, "id")) == 0.25);
+	ck_assert_str_eq(jstr(json_object_get(v, "error"), "code"),
+	    "unknown_command");
+	json_decref(v);
+	v = conn_answer(&c);
+	ck_assert(json_is_true(json_object_get(v, "id")));
+	ck_assert_str_eq(jstr(json_object_get(v, "error"), "code"),
+	    "not_found");
+	json_decref(v);
+
+	/* 300 pipelined requests of every kind, in one go, answered in
+	 * order; an invalid line in the middle does not stop the rest. */
+	{
+		static const char *const cmds[] = { "ping", "status",
+			"servers", "clusters", "events", "plan" };
+		char *all = malloc(300 * 80);
+		size_t len = 0;
+
+		for (int i = 0; i < 300; i++) {
+			if (i == 150)
+				len += (size_t)snprintf(all + len, 80,
+				    "{this is not json\n");
+			else
+				len += (size_t)snprintf(all + len, 80,
+				    "{\"id\": %d, \"cmd\": \"%s\"}\n", i,
+				    cmds[i % 6]);
+		}
+		ck_assert(conn_send(&c, all));
+		free(all);
+		for (int i = 0; i < 300; i++) {
+			v = conn_answer(&c);
+			if (i == 150) {
+				ck_assert(json_is_null(json_object_get(v, "id")));
+				ck_assert_str_eq(jstr(json_object_get(v,
+				    "error"), "code"), "bad_request");
+			} else {
+				ck_assert_int_eq(json_integer_value(
+				    json_object_get(v, "id")), i);
+				ck_assert(json_is_true(json_object_get(v,
+				    "ok")));
+			}
+			json_decref(v);
+		}
+	}
+	/* Still open and answering. */
+	snprintf(line, sizeof(line), "{\"id\": \"last\", \"cmd\": \"ping\"}\n");
+	conn_send(&c, line);
+	v = conn_answer(&c);
+	ck_assert_str_eq(jstr(v, "id"), "last");
+	json_decref(v);
+	conn_close(&c);
+	rig_stop(&r);
+}
+END_TEST
+
+START_TEST(test_two_hundred_clients)
+{
+	enum { N = 200 };
+	struct rig r;
+	struct conn *cs = calloc(N, sizeof(*cs));
+	char line[96];
+
+	rig_frozen(&r);
+	for (int i = 0; i < N; i++)
+		conn_open(&cs[i], r.sock);
+	for (int i = 0; i < N; i++) {
+		snprintf(line, sizeof(line), "{\"id\": %d, \"cmd\": \"%s\"}\n",
+		    i, i % 2 ? "status" : "ping");
+		ck_assert(conn_send(&cs[i], line));
+	}
+	for (int i = 0; i < N; i++) {
+		json_t *v = conn_answer(&cs[i]);
+
+		ck_assert(json_is_true(json_object_get(v, "ok")));
+		ck_assert_int_eq(json_integer_value(json_object_get(v, "id")), i);
+		json_decref(v);
+	}
+	for (int i = 0; i < N; i++)
+		conn_close(&cs[i]);
+	free(cs);
+	/* The daemon is still well. */
+	json_decref(ok(&r, "{\"cmd\": \"ping\"}"));
+	rig_stop(&r);
+}
+END_TEST
+
+START_TEST(test_foreign_uid_refused)
+{
+	struct rig r;
+	struct stat st;
+	pid_t pid;
+	int status;
+	json_t *v;
+
+	rig_frozen(&r);
+	ck_assert_int_eq(lstat(r.sock, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 07777, 0660);
+	if (geteuid() != 0) {
+		printf("test_foreign_uid_refused: peer check skipped (needs "
+		    "root to run a client as another uid)\n");
+		rig_stop(&r);
+		return;
+	}
+	/* Open the file system's door so the daemon's own check decides. */
+	ck_assert_int_eq(chmod(r.dir, 0755), 0);
+	ck_assert_int_eq(chmod(r.sock, 0666), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct conn c = { .fd = -1 };
+		json_t *a;
+		int rc = 0;
+
+		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 ||
+		    setuid(65534) != 0)
+			_exit(10);
+		if ((c.fd = conn_fd(r.sock)) < 0)
+			_exit(11);
+		/* A pause that must never happen. */
+		(void)conn_send(&c, "{\"id\": 3, \"cmd\": \"pause\"}\n");
+		a = conn_read(&c, tu_ms(10000));
+		if (a == NULL || !json_is_false(json_object_get(a, "ok")) ||
+		    strcmp(jstr(json_object_get(a, "error"), "code"),
+		    "forbidden") != 0)
+			rc = 12;
+		json_decref(a);
+		if (rc == 0 && conn_read(&c, tu_ms(10000)) != NULL)
+			rc = 13;	/* more than one line */
+		if (rc == 0 && !c.eof)
+			rc = 14;	/* not hung up on */
+		conn_close(&c);
+		_exit(rc);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	v = ok(&r, "{\"cmd\": \"status\"}");
+	ck_assert_str_eq(jstr(v, "state"), "waiting_window");
+	json_decref(v);
+	rig_stop(&r);
+}
+END_TEST
+
+static bool
+proc_exited(void *arg)
+{
+	return tu_proc_exited(arg);
+}
+
+/* Runs build/exrollctl --socket SOCK args...; returns its exit status and
+ * its output in *out. */
+static int
+exrollctl(struct rig *r, const char *const *args, char **out)
+{
+	static int runs;
+	char *bin = tu_build_path("exrollctl");
+	char name[32], *log;
+	char *argv[16];
+	struct tu_proc p;
+	size_t n = 0;
+
+	snprintf(name, sizeof(name), "exrollctl-%d.out", ++runs);
+	log = tu_path(r->dir, name);
+	argv[n++] = bin;
+	argv[n++] = (char *)"--socket";
+	argv[n++] = r->sock;
+	for (size_t i = 0; args[i] != NULL && n < 15; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	ck_assert_int_eq(tu_spawn(&p, log, argv), 0);
+	ck_assert(tu_wait(proc_exited, &p, tu_ms(20000)));
+	*out = tu_proc_output(&p);
+	n = WIFEXITED(p.status) ? (size_t)WEXITSTATUS(p.status) : 99;
+	tu_proc_free(&p);
+	free(bin);
+	free(log);
+	return (int)n;
+}
+
+struct follow_wait {
+	const char *path;
+	const char *needle;
+};
+
+static bool
+file_has(void *arg)
+{
+	struct follow_wait *w = arg;
+	char *text = tu_read_file(w->path);
+	bool yes = text != NULL && strstr(text, w->needle) != NULL;
+
+	free(text);
+	return yes;
+}
+
+START_TEST(test_exrollctl_against_daemon)
+{
+	static const char *const status[] = { "status", NULL };
+	static const char *const servers[] = { "--json", "servers", "--role",
+		"Mailbox", NULL };
+	static const char *const bad[] = { "approve", "CMS9", NULL };
+	static const char *const usage[] = { "approve", NULL };
+	static const char *const pause[] = { "pause", "window", "check", NULL };
+	struct rig r;
+	json_t *j;
+	char *out;
+
+	rig_frozen(&r);
+	ck_assert_int_eq(exrollctl(&r, status, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "Rollout waiting_window"));
+	ck_assert_ptr_nonnull(strstr(out, "0/13 servers"));
+	free(out);
+	ck_assert_int_eq(exrollctl(&r, servers, &out), 0);
+	j = json_loads(out, 0, NULL);
+	ck_assert_msg(json_is_array(j), "--json output: %s", out);
+	ck_assert_int_eq(json_array_size(j), 6);
+	json_decref(j);
+	free(out);
+	ck_assert_int_eq(exrollctl(&r, bad, &out), 1);
+	ck_assert_ptr_nonnull(strstr(out, "no cluster 'CMS9'"));
+	ck_assert_ptr_nonnull(strstr(out, "not_found"));
+	free(out);
+	ck_assert_int_eq(exrollctl(&r, usage, &out), 2);
+	free(out);
+	ck_assert_int_eq(exrollctl(&r, pause, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "rollout paused"));
+	free(out);
+	/* The reason's words, joined, reached the event log. */
+	{
+		size_t i;
+		json_t *it;
+		bool found = false;
+
+		j = ok(&r, "{\"cmd\": \"events\"}");
+		json_array_foreach(j, i, it)
+			found |= strstr(jstr(it, "message"), "pause: window "
+			    "check") != NULL;
+		ck_assert(found);
+		json_decref(j);
+	}
+	/* events --follow: the whole history in pages of 2, then what
+	 * happens next, each event once. */
+	{
+		char *bin = tu_build_path("exrollctl");
+		char *log = tu_path(r.dir, "follow.out");
+		char *argv[] = { bin, (char *)"--socket", r.sock,
+			(char *)"events", (char *)"--follow", (char *)"--limit",
+			(char *)"2", NULL };
+		struct follow_wait fw = { log, "pause: window check" };
+		struct tu_proc p;
+		char *text;
+
+		ck_assert_int_eq(tu_spawn(&p, log, argv), 0);
+		ck_assert_msg(tu_wait(file_has, &fw, tu_ms(20000)),
+		    "history not printed");
+		json_decref(ok(&r, "{\"cmd\": \"resume\", \"reason\": "
+		    "\"follow test\"}"));
+		fw.needle = "resume";
+		ck_assert_msg(tu_wait(file_has, &fw, tu_ms(20000)),
+		    "new event not streamed");
+		ck_assert(!tu_proc_exited(&p));
+		ck_assert(tu_kill_wait(&p, SIGTERM, tu_ms(10000)));
+		text = tu_read_file(log);
+		/* seq 1 once, at the start of a line (after the padding). */
+		ck_assert_ptr_nonnull(strstr(text, "     1  "));
+		ck_assert_ptr_null(strstr(strstr(text, "     1  ") + 1,
+		    "\n     1  "));
+		free(text);
+		tu_proc_free(&p);
+		free(bin);
+		free(log);
+	}
+	rig_stop(&r);
+	/* No daemon: 3. */
+	{
+		struct rig gone = { 0 };
+		static const char *const ping[] = { "ping", NULL };
+
+		gone.dir = tu_tmpdir("ctlgone");
+		gone.sock = tu_path(gone.dir, "none.sock");
+		ck_assert_int_eq(exrollctl(&gone, ping, &out), 3);
+		ck_assert_ptr_nonnull(strstr(out, "none.sock"));
+		free(out);
+		tu_rmrf(gone.dir);
+		free(gone.dir);
+		free(gone.sock);
+	}
+}
+END_TEST
+
+/* ---- steered rig ------------------------------------------------------ */
+
+struct steer {
+	struct rig *r;
+	json_t *status;
+};
+
+static bool
+steer_poll(struct steer *w)
+{
+	json_decref(w->status);
+	w->status = tu_ctl_cmd(w->r->sock, "status", NULL);
+	return w->status != NULL;
+}
+
+static bool
+failed_has_cas01(void *arg)
+{
+	struct steer *w = arg;
+	json_t *f;
+
+	if (!steer_poll(w))
+		return false;
+	f = json_object_get(w->status, "failed");
+	return json_array_size(f) == 1 &&
+	    strcmp(json_string_value(json_array_get(f, 0)), "CAS01") == 0 &&
+	    strcmp(jstr(w->status, "state"), "paused") == 0;
+}
+
+static bool
+checkpoint_or_done(void *arg)
+{
+	struct steer *w = arg;
+
+	if (!steer_poll(w))
+		return false;
+	return strcmp(jstr(w->status, "state"), "completed") == 0 ||
+	    json_array_size(json_object_get(w->status, "pending_checkpoints"));
+}
+
+START_TEST(test_steered_rollout_with_stalled_watcher)
+{
+	static const char *const sim[] = { "--fail-setup", "CAS01", NULL };
+	struct rig r;
+	struct steer w = { &r, NULL };
+	struct conn stalled, watcher;
+	json_t *v, *evs, *it, *seen;
+	json_int_t m0 = 0, last = 0;
+	size_t i;
+	int approvals = 0;
+
+	rig_start(&r, "\"retries\": 0", NULL, sim);
+	/* A watch client that never reads again after its acknowledgement,
+	 * and one that reads everything. */
+	conn_open(&stalled, r.sock);
+	conn_send(&stalled, "{\"id\": \"s\", \"cmd\": \"watch\"}\n");
+	v = conn_answer(&stalled);
+	ck_assert(json_is_true(json_object_get(json_object_get(v, "result"),
+	    "watching")));
+	json_decref(v);
+	conn_open(&watcher, r.sock);
+	conn_send(&watcher, "{\"id\": \"w\", \"cmd\": \"watch\"}\n");
+	v = conn_answer(&watcher);
+	ck_assert_str_eq(jstr(v, "id"), "w");
+	json_decref(v);
+	/* Every event after this one must reach the watcher. */
+	evs = ok(&r, "{\"cmd\": \"events\", \"limit\": 10000}");
+	json_array_foreach(evs, i, it)
+		m0 = json_integer_value(json_object_get(it, "seq"));
+	json_decref(evs);
+	seen = json_object();
+
+	/* Setup fails on CAS01: the rollout pauses for the operator. */
+	ck_assert_msg(tu_wait(failed_has_cas01, &w, tu_ms(60000)),
+	    "CAS01 never failed");
+	v = ok(&r, "{\"cmd\": \"servers\", \"state\": \"failed\"}");
+	ck_assert_int_eq(json_array_size(v), 1);
+	ck_assert(json_is_string(json_object_get(json_array_get(v, 0),
+	    "last_error")));
+	json_decref(v);
+	v = ok(&r, "{\"cmd\": \"retry\", \"server\": \"CAS01\"}");
+	ck_assert_str_eq(jstr(v, "server"), "CAS01");
+	ck_assert_str_eq(jstr(v, "state"), "running");
+	json_decref(v);
+	ck_assert_msg(tu_wait(failed_has_cas01, &w, tu_ms(60000)),
+	    "CAS01 did not fail again");
+	v = ok(&r, "{\"cmd\": \"skip\", \"server\": \"CAS01\", \"reason\": "
+	    "\"setup keeps failing; ticket 4711\"}");
+	ck_assert_str_eq(jstr(v, "state"), "skipped");
+	json_decref(v);
+
+	/* Then the checkpoints, approved as they come. */
+	for (;;) {
+		json_t *cps, *cp;
+
+		ck_assert_msg(tu_wait(checkpoint_or_done, &w, tu_ms(90000)),
+		    "no progress to a checkpoint or the end");
+		if (strcmp(jstr(w.status, "state"), "completed") == 0)
+			break;
+		cps = json_object_get(w.status, "pending_checkpoints");
+		json_array_foreach(cps, i, cp) {
+			char line[160];
+
+			snprintf(line, sizeof(line), "{\"cmd\": \"approve\", "
+			    "\"cluster\": \"%s\", \"checkpoint\": \"%s\"}",
+			    jstr(cp, "cluster"), jstr(cp, "checkpoint"));
+			v = ok(&r, line);
+			ck_assert_str_eq(jstr(v, "cluster"), jstr(cp,
+			    "cluster"));
+			ck_assert(json_is_string(json_object_get(v, "step")));
+			json_decref(v);
+			approvals++;
+		}
+	}
+	ck_assert_int_eq(approvals, 4);
+	v = json_object_get(w.status, "progress");
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "done")), 13);
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "percent")),
+	    100);
+	ck_assert_int_eq(json_integer_value(json_object_get(w.status, "eta_s")),
+	    0);
+	json_decref(w.status);
+
+	/* The watcher saw every event since it started, in order. */
+	evs = ok(&r, "{\"cmd\": \"events\", \"limit\": 10000}");
+	json_array_foreach(evs, i, it)
+		last = json_integer_value(json_object_get(it, "seq"));
+	for (json_int_t got = 0; got < last;) {
+		json_t *ev;
+
+		v = conn_read(&watcher, tu_ms(20000));
+		ck_assert_msg(v != NULL, "watcher stopped at seq %lld of %lld",
+		    (long long)got, (long long)last);
+		ev = json_object_get(v, "event");
+		ck_assert_ptr_nonnull(ev);
+		ck_assert_int_gt(json_integer_value(json_object_get(ev, "seq")),
+		    got);
+		got = json_integer_value(json_object_get(ev, "seq"));
+		json_object_set_new(seen, jstr(ev, "kind"), json_true());
+		json_decref(v);
+	}
+	json_decref(evs);
+	ck_assert_int_gt(last, m0);
+	ck_assert_ptr_nonnull(json_object_get(seen, "operator"));
+	json_decref(seen);
+	/* The stalled client holds a few events in its socket buffer (or
+	 * was dropped); either way the daemon answers and completed. */
+	json_decref(ok(&r, "{\"cmd\": \"ping\"}"));
+	conn_close(&stalled);
+	conn_close(&watcher);
+	rig_stop(&r);
+}
+END_TEST
+
+static Suite *
+control_suite(void)
+{
+	Suite *s = suite_create("control_integration");
+	TCase *frozen = tcase_create("frozen");
+	TCase *steered = tcase_create("steered");
+
+	tcase_set_timeout(frozen, tu_ms(120));
+	tcase_add_test(frozen, test_read_commands);
+	tcase_add_test(frozen, test_mutating_commands_and_errors);
+	tcase_add_test(frozen, test_ids_and_pipelining);
+	tcase_add_test(frozen, test_two_hundred_clients);
+	tcase_add_test(frozen, test_foreign_uid_refused);
+	tcase_add_test(frozen, test_exrollctl_against_daemon);
+	suite_add_tcase(s, frozen);
+	tcase_set_timeout(steered, tu_ms(300));
+	tcase_add_test(steered, test_steered_rollout_with_stalled_watcher);
+	suite_add_tcase(s, steered);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(control_suite());
+	int failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(registry, sizeof(registry), "%s/exroll-ctlint-pids-%d",
+	    getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+	    (int)getpid());
+	srunner_run_all(sr, CK_NORMAL);
+	rig_reap_leftovers();
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
