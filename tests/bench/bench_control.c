@@ -40,22 +40,6 @@ mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int
-unix_connect(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* ---- the bare echo server ------------------------------------------- */
 
 struct echo {
@@ -185,7 +169,7 @@ client_run(void *arg)
 		double t0 = mono_s();
 		ssize_t n;
 
-		if (fd < 0 && (fd = unix_connect(c->path)) < 0) {
+		if (fd < 0 && (fd = tu_unix_connect(c->path)) < 0) {
 			c->error = errno;
 			break;
 		}

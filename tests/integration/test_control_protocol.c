@@ -45,14 +45,6 @@ struct rig {
 	bool have_daemon;
 };
 
-static const char *
-jstr(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
-
 /* What the tests started, one "pid dir" line each, in a file named
  * before any test runs. A failed assertion ends a test's process at once
  * (Check forks one per test and runs no teardown after a failure), which
@@ -189,112 +181,36 @@ rig_frozen(struct rig *r)
 
 /* ---- a connection of our own ----------------------------------------- */
 
-struct conn {
-	int fd;
-	char *buf;
-	size_t len, cap;
-	bool eof;
-};
-
-static int
-conn_fd(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void
-conn_open(struct conn *c, const char *path)
+conn_open(struct tu_conn *c, const char *path)
 {
-	memset(c, 0, sizeof(*c));
-	c->fd = conn_fd(path);
-	ck_assert_msg(c->fd >= 0, "connect '%s': %s", path, strerror(errno));
-}
-
-static void
-conn_close(struct conn *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	free(c->buf);
-	c->buf = NULL;
+	ck_assert_msg(tu_conn_open(c, path), "connect '%s': %s", path,
+	    strerror(errno));
 }
 
 static bool
-conn_send(struct conn *c, const char *s)
+conn_send(struct tu_conn *c, const char *s)
 {
-	size_t n = strlen(s);
-
-	while (n > 0) {
-		ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		s += w;
-		n -= (size_t)w;
-	}
-	return true;
+	return tu_conn_send(c, s, strlen(s));
 }
 
 /* The next line parsed, or NULL at EOF or after timeout_ms. */
 static json_t *
-conn_read(struct conn *c, int timeout_ms)
+conn_read(struct tu_conn *c, int timeout_ms)
 {
-	struct timespec t0, t1;
+	char *line = tu_conn_line(c, timeout_ms);
+	json_t *j;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		long el;
-		ssize_t r;
-
-		if (nl != NULL) {
-			size_t n = (size_t)(nl - c->buf);
-			json_t *j = json_loadb(c->buf, n, 0, NULL);
-
-			memmove(c->buf, nl + 1, c->len - n - 1);
-			c->len -= n + 1;
-			ck_assert_msg(j != NULL, "unparsable line");
-			return j;
-		}
-		if (c->eof)
-			return NULL;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		el = (t1.tv_sec - t0.tv_sec) * 1000 +
-		    (t1.tv_nsec - t0.tv_nsec) / 1000000;
-		if (el >= timeout_ms || poll(&p, 1, (int)(timeout_ms - el)) <= 0)
-			return NULL;
-		if (c->cap - c->len < 65536) {
-			c->cap = c->cap ? c->cap * 2 : 262144;
-			c->buf = realloc(c->buf, c->cap);
-			ck_assert_ptr_nonnull(c->buf);
-		}
-		r = read(c->fd, c->buf + c->len, c->cap - c->len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			c->eof = true;
-			continue;
-		}
-		c->len += (size_t)r;
-	}
+	if (line == NULL)
+		return NULL;
+	j = json_loads(line, 0, NULL);
+	ck_assert_msg(j != NULL, "unparsable line '%s'", line);
+	free(line);
+	return j;
 }
 
 static json_t *
-conn_answer(struct conn *c)
+conn_answer(struct tu_conn *c)
 {
 	json_t *j = conn_read(c, tu_ms(20000));
 
@@ -319,7 +235,7 @@ ok(struct rig *r, const char *line)
 	json_t *resp = req(r, line), *res;
 
 	ck_assert_msg(json_is_true(json_object_get(resp, "ok")),
-	    "%s: %s", line, jstr(json_object_get(resp, "error"), "message"));
+	    "%s: %s", line, tu_jstr(json_object_get(resp, "error"), "message"));
 	res = json_incref(json_object_get(resp, "result"));
 	json_decref(resp);
 	return res;
@@ -335,12 +251,12 @@ fails(struct rig *r, const char *line, const char *code, const char *needle)
 
 	ck_assert_msg(json_is_false(json_object_get(resp, "ok")),
 	    "%s succeeded", line);
-	ck_assert_msg(strcmp(jstr(err, "code"), code) == 0,
-	    "%s: code %s, wanted %s (%s)", line, jstr(err, "code"), code,
-	    jstr(err, "message"));
+	ck_assert_msg(strcmp(tu_jstr(err, "code"), code) == 0,
+	    "%s: code %s, wanted %s (%s)", line, tu_jstr(err, "code"), code,
+	    tu_jstr(err, "message"));
 	if (needle != NULL)
-		ck_assert_msg(strstr(jstr(err, "message"), needle) != NULL,
-		    "%s: message '%s' lacks '%s'", line, jstr(err, "message"),
+		ck_assert_msg(strstr(tu_jstr(err, "message"), needle) != NULL,
+		    "%s: message '%s' lacks '%s'", line, tu_jstr(err, "message"),
 		    needle);
 	json_decref(resp);
 }
@@ -365,12 +281,12 @@ START_TEST(test_read_commands)
 
 	rig_frozen(&r);
 	v = ok(&r, "{\"id\": 1, \"cmd\": \"ping\"}");
-	ck_assert_str_eq(jstr(v, "version"), "0.1.0");
+	ck_assert_str_eq(tu_jstr(v, "version"), "0.1.0");
 	json_decref(v);
 
 	/* status: every field of DESIGN §4, with its type. */
 	st = ok(&r, "{\"cmd\": \"status\"}");
-	ck_assert_str_eq(jstr(st, "state"), "waiting_window");
+	ck_assert_str_eq(tu_jstr(st, "state"), "waiting_window");
 	ck_assert(json_is_string(json_object_get(st, "reason")));
 	v = json_object_get(st, "progress");
 	ck_assert_int_eq(json_integer_value(json_object_get(v, "done")), 0);
@@ -379,7 +295,7 @@ START_TEST(test_read_commands)
 	ck_assert(json_is_null(json_object_get(st, "eta_s")));
 	v = json_object_get(st, "current_wave");
 	ck_assert_int_eq(json_integer_value(json_object_get(v, "index")), 1);
-	ck_assert_str_eq(jstr(v, "role"), "ClientAccess");
+	ck_assert_str_eq(tu_jstr(v, "role"), "ClientAccess");
 	arr = json_object_get(st, "waves");
 	ck_assert_int_eq(json_array_size(arr), 5);
 	{
@@ -390,8 +306,8 @@ START_TEST(test_read_commands)
 		long sum = 0;
 
 		json_array_foreach(arr, i, it) {
-			ck_assert_str_eq(jstr(it, "role"), roles[i]);
-			ck_assert_str_eq(jstr(it, "state"), i == 0 ? "active" :
+			ck_assert_str_eq(tu_jstr(it, "role"), roles[i]);
+			ck_assert_str_eq(tu_jstr(it, "state"), i == 0 ? "active" :
 			    "pending");
 			ck_assert_int_eq(json_integer_value(json_object_get(it,
 			    "done")), 0);
@@ -419,18 +335,18 @@ START_TEST(test_read_commands)
 		ck_assert(json_is_string(json_object_get(it, "name")));
 		ck_assert(json_array_size(json_object_get(it, "roles")) >= 1);
 		ck_assert(json_is_integer(json_object_get(it, "wave")));
-		ck_assert_str_eq(jstr(it, "state"), "pending");
+		ck_assert_str_eq(tu_jstr(it, "state"), "pending");
 		ck_assert(json_is_string(json_object_get(it, "phase")));
 		ck_assert(json_is_integer(json_object_get(it, "attempts")));
 		ck_assert(json_object_get(it, "version") != NULL);
 		ck_assert(json_object_get(it, "last_error") != NULL);
 		ck_assert(is_time_or_null(json_object_get(it, "started_at")));
 		ck_assert(is_time_or_null(json_object_get(it, "finished_at")));
-		if (strcmp(jstr(it, "name"), "MBX1A") == 0 ||
-		    strcmp(jstr(it, "name"), "EXALL01") == 0)
+		if (strcmp(tu_jstr(it, "name"), "MBX1A") == 0 ||
+		    strcmp(tu_jstr(it, "name"), "EXALL01") == 0)
 			ck_assert_int_eq(json_integer_value(json_object_get(it,
 			    "wave")), 5);
-		if (strcmp(jstr(it, "name"), "EXALL01") == 0)
+		if (strcmp(tu_jstr(it, "name"), "EXALL01") == 0)
 			ck_assert_int_eq(json_array_size(json_object_get(it,
 			    "roles")), 3);
 	}
@@ -449,14 +365,14 @@ START_TEST(test_read_commands)
 	arr = ok(&r, "{\"cmd\": \"clusters\"}");
 	ck_assert_int_eq(json_array_size(arr), 2);
 	it = json_array_get(arr, 0);
-	ck_assert_str_eq(jstr(it, "name"), "CMS1");
+	ck_assert_str_eq(tu_jstr(it, "name"), "CMS1");
 	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(it,
 	    "nodes"), 0)), "MBX1A");
 	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(it,
 	    "nodes"), 1)), "MBX1B");
 	ck_assert(json_is_null(json_object_get(it, "original_active")));
 	ck_assert(json_is_null(json_object_get(it, "active")));
-	ck_assert_str_eq(jstr(it, "step"), "pending");
+	ck_assert_str_eq(tu_jstr(it, "step"), "pending");
 	ck_assert(json_is_null(json_object_get(it, "pending_checkpoint")));
 	json_decref(arr);
 
@@ -465,7 +381,7 @@ START_TEST(test_read_commands)
 	ck_assert_int_ge(json_array_size(arr), 1);
 	it = json_array_get(arr, 0);
 	ck_assert_int_eq(json_integer_value(json_object_get(it, "seq")), 1);
-	ck_assert_str_eq(jstr(it, "kind"), "rollout.created");
+	ck_assert_str_eq(tu_jstr(it, "kind"), "rollout.created");
 	ck_assert(is_time_or_null(json_object_get(it, "time")));
 	ck_assert(json_is_string(json_object_get(it, "subject")));
 	ck_assert(json_is_string(json_object_get(it, "message")));
@@ -484,10 +400,10 @@ START_TEST(test_read_commands)
 	arr = json_object_get(v, "waves");
 	ck_assert_int_eq(json_array_size(arr), 5);
 	it = json_array_get(arr, 4);
-	ck_assert_str_eq(jstr(it, "role"), "Mailbox");
-	ck_assert_str_eq(jstr(json_array_get(json_object_get(it, "units"), 0),
+	ck_assert_str_eq(tu_jstr(it, "role"), "Mailbox");
+	ck_assert_str_eq(tu_jstr(json_array_get(json_object_get(it, "units"), 0),
 	    "name"), "EXALL01");
-	ck_assert_str_eq(jstr(json_array_get(json_object_get(it, "units"), 2),
+	ck_assert_str_eq(tu_jstr(json_array_get(json_object_get(it, "units"), 2),
 	    "kind"), "cluster");
 	json_decref(v);
 
@@ -510,12 +426,12 @@ START_TEST(test_mutating_commands_and_errors)
 	/* pause, with the note for a second pause, and its event. */
 	v = ok(&r, "{\"id\": 1, \"cmd\": \"pause\", \"reason\": \"change "
 	    "freeze\"}");
-	ck_assert_str_eq(jstr(v, "state"), "paused");
+	ck_assert_str_eq(tu_jstr(v, "state"), "paused");
 	ck_assert_ptr_null(json_object_get(v, "note"));
 	json_decref(v);
 	v = ok(&r, "{\"cmd\": \"pause\"}");
-	ck_assert_str_eq(jstr(v, "state"), "paused");
-	ck_assert_str_eq(jstr(v, "note"), "already paused");
+	ck_assert_str_eq(tu_jstr(v, "state"), "paused");
+	ck_assert_str_eq(tu_jstr(v, "note"), "already paused");
 	json_decref(v);
 	/* The actor is the peer: us. */
 	{
@@ -526,21 +442,21 @@ START_TEST(test_mutating_commands_and_errors)
 	}
 	arr = ok(&r, "{\"cmd\": \"events\"}");
 	json_array_foreach(arr, i, it)
-		if (strcmp(jstr(it, "actor"), actor) == 0 &&
-		    strstr(jstr(it, "message"), "change freeze") != NULL)
+		if (strcmp(tu_jstr(it, "actor"), actor) == 0 &&
+		    strstr(tu_jstr(it, "message"), "change freeze") != NULL)
 			found = true;
 	ck_assert_msg(found, "no event by '%s' with the reason", actor);
 	json_decref(arr);
 
 	v = ok(&r, "{\"cmd\": \"resume\"}");
-	ck_assert_str_eq(jstr(v, "state"), "waiting_window");
+	ck_assert_str_eq(tu_jstr(v, "state"), "waiting_window");
 	json_decref(v);
 
 	/* skip a pending server; retry it: it has not failed. */
 	v = ok(&r, "{\"cmd\": \"skip\", \"server\": \"cas02\", \"reason\": "
 	    "\"decommissioned\"}");
-	ck_assert_str_eq(jstr(v, "server"), "CAS02");
-	ck_assert_str_eq(jstr(v, "state"), "skipped");
+	ck_assert_str_eq(tu_jstr(v, "server"), "CAS02");
+	ck_assert_str_eq(tu_jstr(v, "state"), "skipped");
 	json_decref(v);
 	fails(&r, "{\"cmd\": \"retry\", \"server\": \"CAS02\"}", "conflict",
 	    "has not failed");
@@ -602,14 +518,14 @@ START_TEST(test_mutating_commands_and_errors)
 	fails(&r, "{\"cmd\": \"abort\", \"reason\": \"\"}", "bad_request",
 	    "empty");
 	v = ok(&r, "{\"cmd\": \"abort\", \"reason\": \"project cancelled\"}");
-	ck_assert_str_eq(jstr(v, "state"), "aborted");
+	ck_assert_str_eq(tu_jstr(v, "state"), "aborted");
 	json_decref(v);
 	fails(&r, "{\"cmd\": \"pause\"}", "conflict", "aborted");
 	fails(&r, "{\"cmd\": \"resume\"}", "conflict", "aborted");
 	fails(&r, "{\"cmd\": \"skip\", \"server\": \"CAS03\", \"reason\": "
 	    "\"x\"}", "conflict", NULL);
 	v = ok(&r, "{\"cmd\": \"status\"}");
-	ck_assert_str_eq(jstr(v, "state"), "aborted");
+	ck_assert_str_eq(tu_jstr(v, "state"), "aborted");
 	ck_assert(json_is_null(json_object_get(v, "eta_s")));
 	json_decref(v);
 
@@ -626,7 +542,7 @@ START_TEST(test_mutating_commands_and_errors)
 	ck_assert_int_eq(json_array_size(v), 1);
 	json_decref(v);
 	v = ok(&r, "{\"cmd\": \"status\"}");
-	ck_assert_str_eq(jstr(v, "state"), "aborted");
+	ck_assert_str_eq(tu_jstr(v, "state"), "aborted");
 	json_decref(v);
 	rig_stop(&r);
 }
@@ -635,7 +551,7 @@ END_TEST
 START_TEST(test_ids_and_pipelining)
 {
 	struct rig r;
-	struct conn c;
+	struct tu_conn c;
 	json_t *v;
 	char line[160];
 
@@ -651,19 +567,19 @@ START_TEST(test_ids_and_pipelining)
 	ck_assert_int_eq(json_integer_value(json_object_get(v, "id")), 42);
 	json_decref(v);
 	v = conn_answer(&c);
-	ck_assert_str_eq(jstr(v, "id"), "req-7");
+	ck_assert_str_eq(tu_jstr(v, "id"), "req-7");
 	json_decref(v);
 	v = conn_answer(&c);
 	ck_assert(json_is_null(json_object_get(v, "id")));
 	json_decref(v);
 	v = conn_answer(&c);
 	ck_assert(json_real_value(json_object_get(v, "id")) == 0.25);
-	ck_assert_str_eq(jstr(json_object_get(v, "error"), "code"),
+	ck_assert_str_eq(tu_jstr(json_object_get(v, "error"), "code"),
 	    "unknown_command");
 	json_decref(v);
 	v = conn_answer(&c);
 	ck_assert(json_is_true(json_object_get(v, "id")));
-	ck_assert_str_eq(jstr(json_object_get(v, "error"), "code"),
+	ck_assert_str_eq(tu_jstr(json_object_get(v, "error"), "code"),
 	    "not_found");
 	json_decref(v);
 
@@ -690,7 +606,7 @@ START_TEST(test_ids_and_pipelining)
 			v = conn_answer(&c);
 			if (i == 150) {
 				ck_assert(json_is_null(json_object_get(v, "id")));
-				ck_assert_str_eq(jstr(json_object_get(v,
+				ck_assert_str_eq(tu_jstr(json_object_get(v,
 				    "error"), "code"), "bad_request");
 			} else {
 				ck_assert_int_eq(json_integer_value(
@@ -705,9 +621,9 @@ START_TEST(test_ids_and_pipelining)
 	snprintf(line, sizeof(line), "{\"id\": \"last\", \"cmd\": \"ping\"}\n");
 	conn_send(&c, line);
 	v = conn_answer(&c);
-	ck_assert_str_eq(jstr(v, "id"), "last");
+	ck_assert_str_eq(tu_jstr(v, "id"), "last");
 	json_decref(v);
-	conn_close(&c);
+	tu_conn_close(&c);
 	rig_stop(&r);
 }
 END_TEST
@@ -716,7 +632,7 @@ START_TEST(test_two_hundred_clients)
 {
 	enum { N = 200 };
 	struct rig r;
-	struct conn *cs = calloc(N, sizeof(*cs));
+	struct tu_conn *cs = calloc(N, sizeof(*cs));
 	char line[96];
 
 	rig_frozen(&r);
@@ -735,7 +651,7 @@ START_TEST(test_two_hundred_clients)
 		json_decref(v);
 	}
 	for (int i = 0; i < N; i++)
-		conn_close(&cs[i]);
+		tu_conn_close(&cs[i]);
 	free(cs);
 	/* The daemon is still well. */
 	json_decref(ok(&r, "{\"cmd\": \"ping\"}"));
@@ -767,20 +683,20 @@ START_TEST(test_foreign_uid_refused)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		struct conn c = { .fd = -1 };
+		struct tu_conn c = { .fd = -1 };
 		json_t *a;
 		int rc = 0;
 
 		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 ||
 		    setuid(65534) != 0)
 			_exit(10);
-		if ((c.fd = conn_fd(r.sock)) < 0)
+		if ((c.fd = tu_unix_connect(r.sock)) < 0)
 			_exit(11);
 		/* A pause that must never happen. */
 		(void)conn_send(&c, "{\"id\": 3, \"cmd\": \"pause\"}\n");
 		a = conn_read(&c, tu_ms(10000));
 		if (a == NULL || !json_is_false(json_object_get(a, "ok")) ||
-		    strcmp(jstr(json_object_get(a, "error"), "code"),
+		    strcmp(tu_jstr(json_object_get(a, "error"), "code"),
 		    "forbidden") != 0)
 			rc = 12;
 		json_decref(a);
@@ -788,14 +704,14 @@ START_TEST(test_foreign_uid_refused)
 			rc = 13;	/* more than one line */
 		if (rc == 0 && !c.eof)
 			rc = 14;	/* not hung up on */
-		conn_close(&c);
+		tu_conn_close(&c);
 		_exit(rc);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
 	v = ok(&r, "{\"cmd\": \"status\"}");
-	ck_assert_str_eq(jstr(v, "state"), "waiting_window");
+	ck_assert_str_eq(tu_jstr(v, "state"), "waiting_window");
 	json_decref(v);
 	rig_stop(&r);
 }
@@ -893,7 +809,7 @@ START_TEST(test_exrollctl_against_daemon)
 
 		j = ok(&r, "{\"cmd\": \"events\"}");
 		json_array_foreach(j, i, it)
-			found |= strstr(jstr(it, "message"), "pause: window "
+			found |= strstr(tu_jstr(it, "message"), "pause: window "
 			    "check") != NULL;
 		ck_assert(found);
 		json_decref(j);
@@ -974,7 +890,7 @@ failed_has_cas01(void *arg)
 	f = json_object_get(w->status, "failed");
 	return json_array_size(f) == 1 &&
 	    strcmp(json_string_value(json_array_get(f, 0)), "CAS01") == 0 &&
-	    strcmp(jstr(w->status, "state"), "paused") == 0;
+	    strcmp(tu_jstr(w->status, "state"), "paused") == 0;
 }
 
 static bool
@@ -984,7 +900,7 @@ checkpoint_or_done(void *arg)
 
 	if (!steer_poll(w))
 		return false;
-	return strcmp(jstr(w->status, "state"), "completed") == 0 ||
+	return strcmp(tu_jstr(w->status, "state"), "completed") == 0 ||
 	    json_array_size(json_object_get(w->status, "pending_checkpoints"));
 }
 
@@ -993,7 +909,7 @@ START_TEST(test_steered_rollout_with_stalled_watcher)
 	static const char *const sim[] = { "--fail-setup", "CAS01", NULL };
 	struct rig r;
 	struct steer w = { &r, NULL };
-	struct conn stalled, watcher;
+	struct tu_conn stalled, watcher;
 	json_t *v, *evs, *it, *seen;
 	json_int_t m0 = 0, last = 0;
 	size_t i;
@@ -1011,7 +927,7 @@ START_TEST(test_steered_rollout_with_stalled_watcher)
 	conn_open(&watcher, r.sock);
 	conn_send(&watcher, "{\"id\": \"w\", \"cmd\": \"watch\"}\n");
 	v = conn_answer(&watcher);
-	ck_assert_str_eq(jstr(v, "id"), "w");
+	ck_assert_str_eq(tu_jstr(v, "id"), "w");
 	json_decref(v);
 	/* Every event after this one must reach the watcher. */
 	evs = ok(&r, "{\"cmd\": \"events\", \"limit\": 10000}");
@@ -1029,14 +945,14 @@ START_TEST(test_steered_rollout_with_stalled_watcher)
 	    "last_error")));
 	json_decref(v);
 	v = ok(&r, "{\"cmd\": \"retry\", \"server\": \"CAS01\"}");
-	ck_assert_str_eq(jstr(v, "server"), "CAS01");
-	ck_assert_str_eq(jstr(v, "state"), "running");
+	ck_assert_str_eq(tu_jstr(v, "server"), "CAS01");
+	ck_assert_str_eq(tu_jstr(v, "state"), "running");
 	json_decref(v);
 	ck_assert_msg(tu_wait(failed_has_cas01, &w, tu_ms(60000)),
 	    "CAS01 did not fail again");
 	v = ok(&r, "{\"cmd\": \"skip\", \"server\": \"CAS01\", \"reason\": "
 	    "\"setup keeps failing; ticket 4711\"}");
-	ck_assert_str_eq(jstr(v, "state"), "skipped");
+	ck_assert_str_eq(tu_jstr(v, "state"), "skipped");
 	json_decref(v);
 
 	/* Then the checkpoints, approved as they come. */
@@ -1045,7 +961,7 @@ START_TEST(test_steered_rollout_with_stalled_watcher)
 
 		ck_assert_msg(tu_wait(checkpoint_or_done, &w, tu_ms(90000)),
 		    "no progress to a checkpoint or the end");
-		if (strcmp(jstr(w.status, "state"), "completed") == 0)
+		if (strcmp(tu_jstr(w.status, "state"), "completed") == 0)
 			break;
 		cps = json_object_get(w.status, "pending_checkpoints");
 		json_array_foreach(cps, i, cp) {
@@ -1053,9 +969,9 @@ START_TEST(test_steered_rollout_with_stalled_watcher)
 
 			snprintf(line, sizeof(line), "{\"cmd\": \"approve\", "
 			    "\"cluster\": \"%s\", \"checkpoint\": \"%s\"}",
-			    jstr(cp, "cluster"), jstr(cp, "checkpoint"));
+			    tu_jstr(cp, "cluster"), tu_jstr(cp, "checkpoint"));
 			v = ok(&r, line);
-			ck_assert_str_eq(jstr(v, "cluster"), jstr(cp,
+			ck_assert_str_eq(tu_jstr(v, "cluster"), tu_jstr(cp,
 			    "cluster"));
 			ck_assert(json_is_string(json_object_get(v, "step")));
 			json_decref(v);
@@ -1086,7 +1002,7 @@ START_TEST(test_steered_rollout_with_stalled_watcher)
 		ck_assert_int_gt(json_integer_value(json_object_get(ev, "seq")),
 		    got);
 		got = json_integer_value(json_object_get(ev, "seq"));
-		json_object_set_new(seen, jstr(ev, "kind"), json_true());
+		json_object_set_new(seen, tu_jstr(ev, "kind"), json_true());
 		json_decref(v);
 	}
 	json_decref(evs);
@@ -1096,8 +1012,8 @@ START_TEST(test_steered_rollout_with_stalled_watcher)
 	/* The stalled client holds a few events in its socket buffer (or
 	 * was dropped); either way the daemon answers and completed. */
 	json_decref(ok(&r, "{\"cmd\": \"ping\"}"));
-	conn_close(&stalled);
-	conn_close(&watcher);
+	tu_conn_close(&stalled);
+	tu_conn_close(&watcher);
 	rig_stop(&r);
 }
 END_TEST

@@ -93,14 +93,6 @@ run_exrolld(struct fx *f, const char *const args[], char **out)
 	return WIFEXITED(p.status) ? WEXITSTATUS(p.status) : 128;
 }
 
-static const char *
-jstr(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
-
 struct state_wait {
 	const char *sock;
 	const char *state;
@@ -111,7 +103,7 @@ state_cond(void *arg)
 {
 	struct state_wait *w = arg;
 	json_t *st = tu_ctl_cmd(w->sock, "status", NULL);
-	bool yes = st && strcmp(jstr(st, "state"), w->state) == 0;
+	bool yes = st && strcmp(tu_jstr(st, "state"), w->state) == 0;
 
 	json_decref(st);
 	return yes;
@@ -306,7 +298,7 @@ START_TEST(changed_inventory_refused_state_kept)
 	/* Nothing stored was lost: the original starts, still completed. */
 	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
 	st = tu_ctl_cmd(f.sock, "status", NULL);
-	ck_assert_str_eq(jstr(st, "state"), "completed");
+	ck_assert_str_eq(tu_jstr(st, "state"), "completed");
 	json_decref(st);
 	tu_kill_wait(&d.proc, SIGTERM, tu_ms(5000));
 	tu_daemon_free(&d);
@@ -376,22 +368,6 @@ local_stamp(time_t t, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
 }
 
-static int
-event_seq(json_t *events, const char *kind, const char *subject,
-    const char *needle)
-{
-	size_t i;
-	json_t *ev;
-
-	json_array_foreach(events, i, ev) {
-		if (strcmp(jstr(ev, "kind"), kind) == 0 &&
-		    strcmp(jstr(ev, "subject"), subject) == 0 &&
-		    strstr(jstr(ev, "message"), needle) != NULL)
-			return (int)json_integer_value(json_object_get(ev, "seq"));
-	}
-	return -1;
-}
-
 START_TEST(window_closes_and_reopens)
 {
 	struct fx f;
@@ -442,8 +418,8 @@ START_TEST(window_closes_and_reopens)
 	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
 	st = tu_ctl_cmd(f.sock, "status", NULL);
 	ck_assert_msg(time(NULL) >= t0 + 10 ||
-	    strcmp(jstr(st, "state"), "waiting_window") == 0,
-	    "restarted as %s", jstr(st, "state"));
+	    strcmp(tu_jstr(st, "state"), "waiting_window") == 0,
+	    "restarted as %s", tu_jstr(st, "state"));
 	json_decref(st);
 	/* Window B opens: the rollout completes by itself. */
 	ck_assert(wait_state(f.sock, "completed", tu_ms(60000)));
@@ -451,13 +427,13 @@ START_TEST(window_closes_and_reopens)
 	events = tu_ctl_cmd(f.sock, "events", args);
 	json_decref(args);
 	{
-		int closed = event_seq(events, "rollout.state", "rollout",
+		int closed = tu_event_seq(events, "rollout.state", "rollout",
 		    "running -> waiting_window");
-		int opened = event_seq(events, "rollout.state", "rollout",
+		int opened = tu_event_seq(events, "rollout.state", "rollout",
 		    "waiting_window -> running");
-		int cas01_done = event_seq(events, "server.state", "CAS01",
+		int cas01_done = tu_event_seq(events, "server.state", "CAS01",
 		    "-> done");
-		int cas02_start = event_seq(events, "server.state", "CAS02",
+		int cas02_start = tu_event_seq(events, "server.state", "CAS02",
 		    "pending ->");
 
 		ck_assert_int_gt(closed, 0);
@@ -503,11 +479,5 @@ daemon_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(daemon_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run(daemon_suite());
 }

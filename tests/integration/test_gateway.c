@@ -1695,15 +1695,6 @@ gateway_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(gateway_suite());
-	int failed;
-
-	/* A test that dies must not take the runner with it through a
-	 * write to a closed socket. */
-	signal(SIGPIPE, SIG_IGN);
 	log_init("test_gateway", LOG_LEVEL_WARNING, 0);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(gateway_suite());
 }

@@ -1154,13 +1154,6 @@ hooks_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(hooks_suite());
-	int failed;
-
-	signal(SIGPIPE, SIG_IGN);
 	log_init("test_hooks", LOG_LEVEL_INFO, 0);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(hooks_suite());
 }

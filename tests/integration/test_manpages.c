@@ -581,12 +581,6 @@ manpages_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(manpages_suite());
-	int failed;
-
 	log_init("test_manpages", LOG_LEVEL_WARNING, 0);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(manpages_suite());
 }

@@ -98,19 +98,11 @@ rig_status(struct rig *r)
 	return tu_ctl_cmd(r->sock, "status", NULL);
 }
 
-static const char *
-jstr(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
-
 static bool
 rig_state_is(struct rig *r, const char *state)
 {
 	json_t *st = rig_status(r);
-	bool yes = st != NULL && strcmp(jstr(st, "state"), state) == 0;
+	bool yes = st != NULL && strcmp(tu_jstr(st, "state"), state) == 0;
 
 	json_decref(st);
 	return yes;
@@ -154,13 +146,13 @@ rig_assert_clean_end(struct rig *r)
 		ck_abort_msg("the simulator recorded violations: %s", dump);
 	}
 	json_array_foreach(json_object_get(state, "servers"), i, it) {
-		ck_assert_msg(strcmp(jstr(it, "version"), "8.1.240.6") == 0,
-		    "server %s at %s", jstr(it, "name"), jstr(it, "version"));
+		ck_assert_msg(strcmp(tu_jstr(it, "version"), "8.1.240.6") == 0,
+		    "server %s at %s", tu_jstr(it, "name"), tu_jstr(it, "version"));
 		ck_assert_msg(json_integer_value(json_object_get(
-		    json_object_get(rec, "setups"), jstr(it, "name"))) == 1,
-		    "server %s had %lld setups", jstr(it, "name"),
+		    json_object_get(rec, "setups"), tu_jstr(it, "name"))) == 1,
+		    "server %s had %lld setups", tu_jstr(it, "name"),
 		    json_integer_value(json_object_get(json_object_get(rec,
-		    "setups"), jstr(it, "name"))));
+		    "setups"), tu_jstr(it, "name"))));
 	}
 	/* Each cluster moved exactly twice and is back where it was. */
 	ck_assert_int_eq(json_integer_value(json_object_get(
@@ -168,11 +160,11 @@ rig_assert_clean_end(struct rig *r)
 	ck_assert_int_eq(json_integer_value(json_object_get(
 	    json_object_get(rec, "moves"), "CMS2")), 2);
 	json_array_foreach(json_object_get(state, "clusters"), i, it) {
-		const char *want = strcmp(jstr(it, "name"), "CMS1") == 0 ?
+		const char *want = strcmp(tu_jstr(it, "name"), "CMS1") == 0 ?
 		    "MBX1A" : "MBX2B";
 
-		ck_assert_str_eq(jstr(it, "owner"), want);
-		ck_assert_str_eq(jstr(it, "state"), "Online");
+		ck_assert_str_eq(tu_jstr(it, "owner"), want);
+		ck_assert_str_eq(tu_jstr(it, "state"), "Online");
 	}
 	json_decref(rec);
 	json_decref(state);
@@ -192,24 +184,8 @@ checkpoint_or_done(void *arg)
 	json_decref(w->status);
 	w->status = rig_status(w->r);
 	return w->status != NULL &&
-	    (strcmp(jstr(w->status, "state"), "completed") == 0 ||
+	    (strcmp(tu_jstr(w->status, "state"), "completed") == 0 ||
 	    json_array_size(json_object_get(w->status, "pending_checkpoints")));
-}
-
-static int
-seq_of(json_t *events, const char *kind, const char *subject,
-    const char *needle)
-{
-	size_t i;
-	json_t *ev;
-
-	json_array_foreach(events, i, ev) {
-		if (strcmp(jstr(ev, "kind"), kind) == 0 &&
-		    strcmp(jstr(ev, "subject"), subject) == 0 &&
-		    strstr(jstr(ev, "message"), needle) != NULL)
-			return (int)json_integer_value(json_object_get(ev, "seq"));
-	}
-	return -1;
 }
 
 START_TEST(full_rollout_with_approvals)
@@ -227,12 +203,12 @@ START_TEST(full_rollout_with_approvals)
 
 		ck_assert_msg(tu_wait(checkpoint_or_done, &w, tu_ms(60000)),
 		    "no progress to a checkpoint or the end");
-		if (strcmp(jstr(w.status, "state"), "completed") == 0)
+		if (strcmp(tu_jstr(w.status, "state"), "completed") == 0)
 			break;
 		cps = json_object_get(w.status, "pending_checkpoints");
 		json_array_foreach(cps, i, cp) {
-			const char *cl = jstr(cp, "cluster");
-			bool fo = strcmp(jstr(cp, "checkpoint"), "failover") == 0;
+			const char *cl = tu_jstr(cp, "cluster");
+			bool fo = strcmp(tu_jstr(cp, "checkpoint"), "failover") == 0;
 			json_t *args = json_pack("{s:s}", "cluster", cl);
 
 			/* Nothing moved before the operator said so. */
@@ -248,14 +224,14 @@ START_TEST(full_rollout_with_approvals)
 	resp = tu_ctl(r.sock, "{\"id\": \"x\", \"cmd\": \"approve\", "
 	    "\"cluster\": \"CMS1\", \"checkpoint\": \"failover\"}");
 	ck_assert_ptr_nonnull(resp);
-	ck_assert_str_eq(jstr(resp, "id"), "x");
+	ck_assert_str_eq(tu_jstr(resp, "id"), "x");
 	ck_assert(json_is_false(json_object_get(resp, "ok")));
-	ck_assert_str_eq(jstr(json_object_get(resp, "error"), "code"),
+	ck_assert_str_eq(tu_jstr(json_object_get(resp, "error"), "code"),
 	    "conflict");
 	json_decref(resp);
 	resp = tu_ctl(r.sock, "{\"id\": 2, \"cmd\": \"approve\", "
 	    "\"cluster\": \"CMS9\"}");
-	ck_assert_str_eq(jstr(json_object_get(resp, "error"), "code"),
+	ck_assert_str_eq(tu_jstr(json_object_get(resp, "error"), "code"),
 	    "not_found");
 	json_decref(resp);
 	rig_assert_clean_end(&r);
@@ -265,22 +241,22 @@ START_TEST(full_rollout_with_approvals)
 	events = tu_ctl_cmd(r.sock, "events", resp);
 	json_decref(resp);
 	ck_assert_ptr_nonnull(events);
-	ck_assert_int_lt(seq_of(events, "server.state", "CAS03", "-> done"),
-	    seq_of(events, "server.state", "EDGE01", "pending ->"));
-	ck_assert_int_lt(seq_of(events, "server.state", "HUB02", "-> done"),
-	    seq_of(events, "server.state", "UM01", "pending ->"));
-	ck_assert_int_lt(seq_of(events, "server.state", "UM01", "-> done"),
-	    seq_of(events, "server.state", "MBX01", "pending ->"));
-	ck_assert_int_lt(seq_of(events, "cluster.step", "CMS2", "-> upgrade_passive"),
-	    seq_of(events, "cluster.step", "CMS2", "-> failover"));
-	ck_assert_int_lt(seq_of(events, "cluster.approved", "CMS2", "failover"),
-	    seq_of(events, "cluster.action", "CMS2", "stopping"));
-	ck_assert_int_lt(seq_of(events, "cluster.step", "CMS2",
-	    "-> upgrade_former_active"), seq_of(events, "cluster.step", "CMS2",
+	ck_assert_int_lt(tu_event_seq(events, "server.state", "CAS03", "-> done"),
+	    tu_event_seq(events, "server.state", "EDGE01", "pending ->"));
+	ck_assert_int_lt(tu_event_seq(events, "server.state", "HUB02", "-> done"),
+	    tu_event_seq(events, "server.state", "UM01", "pending ->"));
+	ck_assert_int_lt(tu_event_seq(events, "server.state", "UM01", "-> done"),
+	    tu_event_seq(events, "server.state", "MBX01", "pending ->"));
+	ck_assert_int_lt(tu_event_seq(events, "cluster.step", "CMS2", "-> upgrade_passive"),
+	    tu_event_seq(events, "cluster.step", "CMS2", "-> failover"));
+	ck_assert_int_lt(tu_event_seq(events, "cluster.approved", "CMS2", "failover"),
+	    tu_event_seq(events, "cluster.action", "CMS2", "stopping"));
+	ck_assert_int_lt(tu_event_seq(events, "cluster.step", "CMS2",
+	    "-> upgrade_former_active"), tu_event_seq(events, "cluster.step", "CMS2",
 	    "-> failback"));
-	ck_assert_int_gt(seq_of(events, "cluster.step", "CMS2", "-> done"), 0);
+	ck_assert_int_gt(tu_event_seq(events, "cluster.step", "CMS2", "-> done"), 0);
 	/* CMS2 started on MBX2B (the configuration lists MBX2A first). */
-	ck_assert_int_gt(seq_of(events, "cluster.step", "CMS2",
+	ck_assert_int_gt(tu_event_seq(events, "cluster.step", "CMS2",
 	    "active node 'MBX2B'"), 0);
 	json_decref(events);
 	rig_stop(&r);
@@ -510,8 +486,8 @@ START_TEST(setup_failure_pauses_then_retry_completes)
 	rig_daemon(&r);
 	ck_assert(tu_wait(paused_cond, &r, tu_ms(60000)));
 	st = rig_status(&r);
-	ck_assert_ptr_nonnull(strstr(jstr(st, "reason"), "HUB01"));
-	ck_assert_ptr_nonnull(strstr(jstr(st, "reason"), "1603"));
+	ck_assert_ptr_nonnull(strstr(tu_jstr(st, "reason"), "HUB01"));
+	ck_assert_ptr_nonnull(strstr(tu_jstr(st, "reason"), "1603"));
 	ck_assert_str_eq(json_string_value(json_array_get(
 	    json_object_get(st, "failed"), 0)), "HUB01");
 	json_decref(st);
@@ -553,11 +529,5 @@ rollout_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(rollout_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run(rollout_suite());
 }

@@ -559,13 +559,7 @@ systemd_files_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(systemd_files_suite());
-	int failed;
-
 	/* Skip notes come from forked tests: line-buffer them into the log. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(systemd_files_suite());
 }

@@ -438,7 +438,44 @@ tu_sim_post(const struct tu_sim *s, const char *path, const char *body)
 	return tu_sim_call(s, "POST", path, body ? body : "{}");
 }
 
-static int
+int
+tu_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+const char *
+tu_jstr(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+int
+tu_event_seq(const json_t *events, const char *kind, const char *subject,
+    const char *needle)
+{
+	size_t i;
+	json_t *ev;
+
+	json_array_foreach(events, i, ev) {
+		if (strcmp(tu_jstr(ev, "kind"), kind) == 0 &&
+		    strcmp(tu_jstr(ev, "subject"), subject) == 0 &&
+		    strstr(tu_jstr(ev, "message"), needle) != NULL)
+			return (int)json_integer_value(json_object_get(ev, "seq"));
+	}
+	return -1;
+}
+
+int
 tu_unix_connect(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -456,38 +493,108 @@ tu_unix_connect(const char *path)
 	return fd;
 }
 
+bool
+tu_conn_open(struct tu_conn *c, const char *path)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = tu_unix_connect(path);
+	return c->fd >= 0;
+}
+
+void
+tu_conn_close(struct tu_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->cap = 0;
+}
+
+bool
+tu_conn_send(struct tu_conn *c, const char *data, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(c->fd, data, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		data += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+char *
+tu_conn_line(struct tu_conn *c, int timeout_ms)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		long el;
+		ssize_t r;
+
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - c->buf);
+			char *line = malloc(n + 1);
+
+			if (line == NULL)
+				return NULL;
+			memcpy(line, c->buf, n);
+			line[n] = '\0';
+			memmove(c->buf, nl + 1, c->len - n - 1);
+			c->len -= n + 1;
+			return line;
+		}
+		if (c->eof)
+			return NULL;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		el = (t1.tv_sec - t0.tv_sec) * 1000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		if (el >= timeout_ms || poll(&p, 1, (int)(timeout_ms - el)) <= 0)
+			return NULL;
+		if (c->cap - c->len < 65536) {
+			size_t cap = c->cap ? c->cap * 2 : 262144;
+			char *nb = realloc(c->buf, cap);
+
+			if (nb == NULL)
+				return NULL;
+			c->buf = nb;
+			c->cap = cap;
+		}
+		r = read(c->fd, c->buf + c->len, c->cap - c->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			/* ECONNRESET after the last line counts as the end. */
+			c->eof = true;
+			continue;
+		}
+		c->len += (size_t)r;
+	}
+}
+
 json_t *
 tu_ctl(const char *socket_path, const char *request_line)
 {
-	struct tu_buf b = { 0 };
-	int fd = tu_unix_connect(socket_path);
-	struct pollfd pfd;
+	struct tu_conn c;
+	char *line = NULL;
 	json_t *j = NULL;
-	char chunk[65536];
 
-	if (fd < 0)
+	if (!tu_conn_open(&c, socket_path))
 		return NULL;
-	if (write(fd, request_line, strlen(request_line)) < 0 ||
-	    write(fd, "\n", 1) != 1)
-		goto out;
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	/* One response line, however long (an events answer can be MBs). */
-	while (b.p == NULL || memchr(b.p, '\n', b.len) == NULL) {
-		ssize_t n;
-
-		if (poll(&pfd, 1, tu_ms(20000)) <= 0)
-			goto out;
-		if ((n = read(fd, chunk, sizeof(chunk))) <= 0)
-			break;
-		if (tu_curl_write(chunk, 1, (size_t)n, &b) != (size_t)n)
-			goto out;
-	}
-	if (b.p != NULL)
-		j = json_loads(b.p, JSON_DISABLE_EOF_CHECK, NULL);
-out:
-	free(b.p);
-	close(fd);
+	if (tu_conn_send(&c, request_line, strlen(request_line)) &&
+	    tu_conn_send(&c, "\n", 1) &&
+	    (line = tu_conn_line(&c, tu_ms(20000))) != NULL)
+		j = json_loads(line, 0, NULL);
+	free(line);
+	tu_conn_close(&c);
 	return j;
 }
 

@@ -12,10 +12,16 @@
 #ifndef EXROLL_TESTUTIL_H
 #define EXROLL_TESTUTIL_H
 
+#include <check.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <jansson.h>
+
+/* main() of every suite: runs s (freeing it), SIGPIPE ignored (a test
+ * writing to a socket a peer closed gets EPIPE, not the runner killed).
+ * Returns the process exit status. */
+int tu_run(Suite *s);
 
 /* Scales every deadline (EXROLL_TEST_TIMEOUT_SCALE, default 1; the
  * sanitizer and valgrind runs may set more). */
@@ -94,6 +100,34 @@ struct tu_daemon {
 int tu_daemon_start(struct tu_daemon *d, const char *dir, const char *cfg,
     const char *socket, const char *const extra[]);
 void tu_daemon_free(struct tu_daemon *d);
+
+/* A connected Unix stream socket to path, or -1. */
+int tu_unix_connect(const char *path);
+
+/* A client connection to the control socket, reading lines of any
+ * length (an events answer can be megabytes). */
+struct tu_conn {
+	int fd;
+	char *buf;
+	size_t len, cap;
+	bool eof;		/* the peer closed (after any lines buffered) */
+};
+
+bool tu_conn_open(struct tu_conn *c, const char *path);
+void tu_conn_close(struct tu_conn *c);
+/* Writes all of data; false when the peer went away. */
+bool tu_conn_send(struct tu_conn *c, const char *data, size_t n);
+/* The next line (malloc'd, without its newline), or NULL at the end or
+ * after timeout_ms (c->eof tells which). */
+char *tu_conn_line(struct tu_conn *c, int timeout_ms);
+
+/* The string member k of o, or "" (never NULL). */
+const char *tu_jstr(const json_t *o, const char *k);
+
+/* The seq of the first event of events (a control "events" answer) with
+ * this kind and subject whose message contains needle, or -1. */
+int tu_event_seq(const json_t *events, const char *kind, const char *subject,
+    const char *needle);
 
 /* One request on a fresh connection to the control socket: sends the line,
  * returns the parsed response line (new reference) or NULL. */

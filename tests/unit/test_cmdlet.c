@@ -9,6 +9,8 @@
 #include "cmdlet.h"
 #include "role.h"
 
+#include "testutil.h"
+
 /* Compares a built body with the golden text, then frees it. */
 #define ck_body(got, want) do {					\
 	char *g_ = (got);					\
@@ -516,11 +518,5 @@ cmdlet_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(cmdlet_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(cmdlet_suite());
 }

@@ -14,6 +14,8 @@
 #include "timefmt.h"
 #include "version.h"
 
+#include "testutil.h"
+
 #define NCASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* ---- version ---- */
@@ -465,11 +467,5 @@ common_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(common_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(common_suite());
 }

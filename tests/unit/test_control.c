@@ -278,123 +278,22 @@ fx_stop(void)
 
 /* ---- a blocking client --------------------------------------------- */
 
-struct cl {
-	int fd;
-	char *buf;
-	size_t len, cap;
-	bool eof;
-};
-
-static int
-cl_connect_fd(const char *path)
+static void
+cl_open(struct tu_conn *c)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	ck_assert_msg(tu_conn_open(c, fx.sock), "connect: %s", strerror(errno));
 }
 
 static void
-cl_open(struct cl *c)
+cl_sends(struct tu_conn *c, const char *s)
 {
-	memset(c, 0, sizeof(*c));
-	c->fd = cl_connect_fd(fx.sock);
-	ck_assert_msg(c->fd >= 0, "connect: %s", strerror(errno));
-}
-
-static void
-cl_close(struct cl *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	free(c->buf);
-	c->buf = NULL;
-}
-
-/* Writes everything; false when the peer went away. */
-static bool
-cl_send(struct cl *c, const char *data, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(c->fd, data, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		data += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
-static void
-cl_sends(struct cl *c, const char *s)
-{
-	ck_assert(cl_send(c, s, strlen(s)));
-}
-
-/* The next line (malloc'd, no newline), or NULL at EOF/timeout
- * (c->eof tells which). */
-static char *
-cl_line(struct cl *c, int timeout_ms)
-{
-	struct timespec t0;
-	char *nl, *line;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		if (c->len > 0 && (nl = memchr(c->buf, '\n', c->len)) != NULL) {
-			size_t n = (size_t)(nl - c->buf);
-
-			line = malloc(n + 1);
-			memcpy(line, c->buf, n);
-			line[n] = '\0';
-			memmove(c->buf, nl + 1, c->len - n - 1);
-			c->len -= n + 1;
-			return line;
-		}
-		if (c->eof)
-			return NULL;
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		struct timespec t1;
-		long el;
-		ssize_t r;
-
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		el = (t1.tv_sec - t0.tv_sec) * 1000 +
-		    (t1.tv_nsec - t0.tv_nsec) / 1000000;
-		if (el >= timeout_ms ||
-		    poll(&p, 1, (int)(timeout_ms - el)) <= 0)
-			return NULL;
-		if (c->cap - c->len < 65536) {
-			c->cap = c->cap ? c->cap * 2 : 131072;
-			c->buf = realloc(c->buf, c->cap);
-		}
-		r = read(c->fd, c->buf + c->len, c->cap - c->len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			/* ECONNRESET after the last line counts as the end. */
-			c->eof = true;
-			continue;
-		}
-		c->len += (size_t)r;
-	}
+	ck_assert(tu_conn_send(c, s, strlen(s)));
 }
 
 static json_t *
-cl_json(struct cl *c)
+cl_json(struct tu_conn *c)
 {
-	char *line = cl_line(c, tu_ms(10000));
+	char *line = tu_conn_line(c, tu_ms(10000));
 	json_t *j;
 	json_error_t e;
 
@@ -407,12 +306,12 @@ cl_json(struct cl *c)
 
 /* True when the server closed the connection (after any lines). */
 static bool
-cl_wait_eof(struct cl *c, int timeout_ms, int *lines)
+cl_wait_eof(struct tu_conn *c, int timeout_ms, int *lines)
 {
 	char *l;
 	int n = 0;
 
-	while ((l = cl_line(c, timeout_ms)) != NULL) {
+	while ((l = tu_conn_line(c, timeout_ms)) != NULL) {
 		free(l);
 		n++;
 	}
@@ -454,7 +353,7 @@ assert_err(const json_t *r, const char *code)
 
 START_TEST(test_ids_echoed)
 {
-	struct cl c;
+	struct tu_conn c;
 	json_t *r, *id;
 
 	fx_start();
@@ -516,7 +415,7 @@ START_TEST(test_ids_echoed)
 	assert_err(r, "bad_request");
 	json_decref(r);
 
-	cl_close(&c);
+	tu_conn_close(&c);
 	fx_stop();
 }
 END_TEST
@@ -525,7 +424,7 @@ START_TEST(test_every_error_code)
 {
 	static const char *const codes[] = { "bad_request", "unknown_command",
 		"not_found", "conflict", "forbidden", "internal" };
-	struct cl c;
+	struct tu_conn c;
 	json_t *r;
 	char req[128];
 
@@ -547,7 +446,7 @@ START_TEST(test_every_error_code)
 	assert_err(r, "unknown_command");
 	ck_assert_ptr_nonnull(strstr(err_msg(r), "frobnicate"));
 	json_decref(r);
-	cl_close(&c);
+	tu_conn_close(&c);
 	fx_stop();
 }
 END_TEST
@@ -555,7 +454,7 @@ END_TEST
 START_TEST(test_pipelined_in_order)
 {
 	enum { N = 600 };
-	struct cl c;
+	struct tu_conn c;
 	size_t cap = N * 80, len = 0;
 	char *reqs = malloc(cap);
 
@@ -583,7 +482,7 @@ START_TEST(test_pipelined_in_order)
 			break;
 		}
 	}
-	ck_assert(cl_send(&c, reqs, len));
+	ck_assert(tu_conn_send(&c, reqs, len));
 	for (int i = 0; i < N; i++) {
 		json_t *r = cl_json(&c);
 
@@ -601,7 +500,7 @@ START_TEST(test_pipelined_in_order)
 		json_decref(r);
 	}
 	free(reqs);
-	cl_close(&c);
+	tu_conn_close(&c);
 	fx_stop();
 }
 END_TEST
@@ -622,7 +521,7 @@ START_TEST(test_bad_requests_keep_connection)
 		{ "{\"cmd\": \"watch\", \"since\": 3}", "unknown argument 'since'" },
 		{ "{\"cmd\": \"ping\", \"x\": \"\\u0000\"}", "invalid JSON" },
 	};
-	struct cl c;
+	struct tu_conn c;
 	json_t *r;
 	char line[256];
 
@@ -644,7 +543,7 @@ START_TEST(test_bad_requests_keep_connection)
 	assert_ok(r);
 	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 10);
 	json_decref(r);
-	cl_close(&c);
+	tu_conn_close(&c);
 	fx_stop();
 }
 END_TEST
@@ -652,7 +551,7 @@ END_TEST
 START_TEST(test_long_line_closes)
 {
 	enum { BIG = 1024 * 1024 };
-	struct cl c;
+	struct tu_conn c;
 	char *big = malloc(BIG + 1);
 	json_t *r;
 	int lines;
@@ -664,7 +563,7 @@ START_TEST(test_long_line_closes)
 	memset(big, 'x', BIG);
 	big[BIG] = '\n';
 	/* The server stops reading after 64 KiB: the rest may not go. */
-	(void)cl_send(&c, big, BIG + 1);
+	(void)tu_conn_send(&c, big, BIG + 1);
 	r = cl_json(&c);
 	assert_ok(r);
 	json_decref(r);
@@ -675,7 +574,7 @@ START_TEST(test_long_line_closes)
 	json_decref(r);
 	ck_assert(cl_wait_eof(&c, tu_ms(10000), &lines));
 	ck_assert_int_eq(lines, 0);
-	cl_close(&c);
+	tu_conn_close(&c);
 
 	/* A line of exactly 64 KiB is still a request. */
 	cl_open(&c);
@@ -686,14 +585,14 @@ START_TEST(test_long_line_closes)
 
 		memset(line + n, 'y', (size_t)(PROTO_MAX_LINE - n - 2));
 		memcpy(line + PROTO_MAX_LINE - 2, "\"}\n", 3);
-		ck_assert(cl_send(&c, line, PROTO_MAX_LINE + 1));
+		ck_assert(tu_conn_send(&c, line, PROTO_MAX_LINE + 1));
 		free(line);
 	}
 	r = cl_json(&c);
 	assert_ok(r);
 	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 2);
 	json_decref(r);
-	cl_close(&c);
+	tu_conn_close(&c);
 	free(big);
 	fx_stop();
 }
@@ -711,7 +610,7 @@ elapsed_ms(const struct timespec *t0)
 
 START_TEST(test_read_deadline)
 {
-	struct cl half, idle;
+	struct tu_conn half, idle;
 	struct timespec t0;
 	json_t *r;
 	int lines;
@@ -730,7 +629,7 @@ START_TEST(test_read_deadline)
 	/* Closed by the deadline, not at once. */
 	ck_assert_msg(elapsed_ms(&t0) >= 250, "closed after %.0f ms",
 	    elapsed_ms(&t0));
-	cl_close(&half);
+	tu_conn_close(&half);
 
 	/* The idle client (no partial line) has outlived the deadline and is
 	 * still served. */
@@ -738,14 +637,14 @@ START_TEST(test_read_deadline)
 	r = cl_json(&idle);
 	assert_ok(r);
 	json_decref(r);
-	cl_close(&idle);
+	tu_conn_close(&idle);
 	fx_stop();
 }
 END_TEST
 
 START_TEST(test_idle_limit)
 {
-	struct cl idle, watch, pub;
+	struct tu_conn idle, watch, pub;
 	struct timespec t0;
 	json_t *r;
 
@@ -760,7 +659,7 @@ START_TEST(test_idle_limit)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ck_assert(cl_wait_eof(&idle, tu_ms(10000), NULL));
 	ck_assert(elapsed_ms(&t0) >= 250);
-	cl_close(&idle);
+	tu_conn_close(&idle);
 
 	/* The watch client, idle as long, still gets events. */
 	cl_open(&pub);
@@ -773,15 +672,15 @@ START_TEST(test_idle_limit)
 	ck_assert_int_eq(json_integer_value(json_object_get(
 	    json_object_get(r, "event"), "seq")), 1);
 	json_decref(r);
-	cl_close(&pub);
-	cl_close(&watch);
+	tu_conn_close(&pub);
+	tu_conn_close(&watch);
 	fx_stop();
 }
 END_TEST
 
 START_TEST(test_eof_answers_last_line)
 {
-	struct cl c;
+	struct tu_conn c;
 	json_t *r;
 
 	fx_start();
@@ -795,7 +694,7 @@ START_TEST(test_eof_answers_last_line)
 	ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 2);
 	json_decref(r);
 	ck_assert(cl_wait_eof(&c, tu_ms(10000), NULL));
-	cl_close(&c);
+	tu_conn_close(&c);
 	fx_stop();
 }
 END_TEST
@@ -803,7 +702,7 @@ END_TEST
 static void
 many_clients(int n, int *answered, int *refused)
 {
-	struct cl *cs = calloc((size_t)n, sizeof(*cs));
+	struct tu_conn *cs = calloc((size_t)n, sizeof(*cs));
 	char req[64];
 
 	*answered = *refused = 0;
@@ -813,7 +712,7 @@ many_clients(int n, int *answered, int *refused)
 		snprintf(req, sizeof(req), "{\"id\": %d, \"cmd\": \"ping\"}\n",
 		    i);
 		/* A refused client may already be gone. */
-		(void)cl_send(&cs[i], req, strlen(req));
+		(void)tu_conn_send(&cs[i], req, strlen(req));
 	}
 	for (int i = 0; i < n; i++) {
 		json_t *r = cl_json(&cs[i]);
@@ -832,7 +731,7 @@ many_clients(int n, int *answered, int *refused)
 		json_decref(r);
 	}
 	for (int i = 0; i < n; i++)
-		cl_close(&cs[i]);
+		tu_conn_close(&cs[i]);
 	free(cs);
 }
 
@@ -860,7 +759,7 @@ END_TEST
 START_TEST(test_slow_watch_dropped)
 {
 	enum { BATCH = 50, SIZE = 8192, BATCHES = 24 };
-	struct cl slow, fast, pub;
+	struct tu_conn slow, fast, pub;
 	json_t *r;
 	char req[128];
 	long expect = 0;
@@ -912,9 +811,9 @@ START_TEST(test_slow_watch_dropped)
 	r = cl_json(&fast);
 	assert_ok(r);
 	json_decref(r);
-	cl_close(&slow);
-	cl_close(&fast);
-	cl_close(&pub);
+	tu_conn_close(&slow);
+	tu_conn_close(&fast);
+	tu_conn_close(&pub);
 	fx_stop();
 }
 END_TEST
@@ -924,7 +823,7 @@ START_TEST(test_pipelining_reader_not_dropped)
 	/* Answers totalling three times the cap, asked for in one go, read
 	 * only afterwards: the client is throttled, never dropped. */
 	enum { N = 48, SIZE = 256 * 1024 };
-	struct cl c;
+	struct tu_conn c;
 	char req[96];
 
 	fx_start();
@@ -944,7 +843,7 @@ START_TEST(test_pipelining_reader_not_dropped)
 		    json_object_get(r, "result"), "blob"))), SIZE);
 		json_decref(r);
 	}
-	cl_close(&c);
+	tu_conn_close(&c);
 	fx_stop();
 }
 END_TEST
@@ -964,7 +863,7 @@ END_TEST
 START_TEST(test_stale_socket_replaced)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct cl c;
+	struct tu_conn c;
 	char err[256];
 	json_t *r;
 	int fd;
@@ -981,7 +880,7 @@ START_TEST(test_stale_socket_replaced)
 	r = cl_json(&c);
 	assert_ok(r);
 	json_decref(r);
-	cl_close(&c);
+	tu_conn_close(&c);
 	fx_stop();
 }
 END_TEST
@@ -1042,21 +941,21 @@ END_TEST
 static int
 foreign_child(bool expect_ok)
 {
-	struct cl c;
+	struct tu_conn c;
 	json_t *r = NULL;
 	char *line;
 	int rc;
 
 	memset(&c, 0, sizeof(c));
-	if ((c.fd = cl_connect_fd(fx.sock)) < 0)
+	if ((c.fd = tu_unix_connect(fx.sock)) < 0)
 		return 11;
 	/* A refused peer may be hung up on before this goes out. */
-	if (!cl_send(&c, "{\"id\": 1, \"cmd\": \"count\"}\n", 27) &&
+	if (!tu_conn_send(&c, "{\"id\": 1, \"cmd\": \"count\"}\n", 27) &&
 	    expect_ok) {
 		rc = 12;
 		goto out;
 	}
-	if ((line = cl_line(&c, tu_ms(10000))) == NULL) {
+	if ((line = tu_conn_line(&c, tu_ms(10000))) == NULL) {
 		rc = 13;
 		goto out;
 	}
@@ -1075,7 +974,7 @@ foreign_child(bool expect_ok)
 		rc = cl_wait_eof(&c, tu_ms(10000), NULL) ? 0 : 17;
 out:
 	json_decref(r);
-	cl_close(&c);
+	tu_conn_close(&c);
 	return rc;
 }
 
@@ -1216,13 +1115,6 @@ control_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(control_suite());
-	int failed;
-
-	signal(SIGPIPE, SIG_IGN);
 	log_init("test_control", LOG_LEVEL_WARNING, 0);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run(control_suite());
 }

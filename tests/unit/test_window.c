@@ -18,6 +18,8 @@
 
 #include "window.h"
 
+#include "testutil.h"
+
 #define SUN (1u << 0)
 #define MON (1u << 1)
 #define TUE (1u << 2)
@@ -408,11 +410,5 @@ window_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(window_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(window_suite());
 }
