@@ -211,11 +211,16 @@ install: all
 	[ -f systemd/exroll.tmpfiles ] && install -m 0644 systemd/exroll.tmpfiles $(DESTDIR)$(TMPFILESDIR)/exroll.conf; true
 	[ -f contrib/completion/exrollctl.bash ] && install -m 0644 contrib/completion/exrollctl.bash $(DESTDIR)$(COMPLDIR)/exrollctl; true
 	install -m 0644 schema/*.sql schema/*.json schema/*.md $(DESTDIR)$(DATADIR)/exroll/schema/ 2>/dev/null; true
+	@# The example organization as a starting point, without its rehearsal
+	@# state_file and socket so that the daemon's defaults apply; never
+	@# over an existing configuration. The daemon runs as group exroll:
+	@# let it read the file once systemd-sysusers has created the group.
 	[ -f $(DESTDIR)$(SYSCONFDIR)/exroll/exroll.json ] || \
-		install -m 0640 contrib/examples/exroll.json $(DESTDIR)$(SYSCONFDIR)/exroll/exroll.json
-	@# The daemon runs as the exroll group: let it read its configuration
-	@# once systemd-sysusers has created the group.
-	-getent group exroll >/dev/null && chgrp exroll $(DESTDIR)$(SYSCONFDIR)/exroll/exroll.json
+		sed '/"state_file"\|"socket"/d' contrib/examples/exroll.json \
+		> $(DESTDIR)$(SYSCONFDIR)/exroll/exroll.json
+	chmod 0640 $(DESTDIR)$(SYSCONFDIR)/exroll/exroll.json
+	if getent group exroll >/dev/null; then \
+		chgrp exroll $(DESTDIR)$(SYSCONFDIR)/exroll/exroll.json; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/exrolld $(DESTDIR)$(BINDIR)/exrollctl $(DESTDIR)$(BINDIR)/exchange-sim
