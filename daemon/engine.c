@@ -238,8 +238,10 @@ engine_rollout_set(struct engine *e, enum rollout_state st,
 	    reason ? ": " : "", reason ? reason : "");
 	r->state = st;
 	r->pause_cause = st == ROLLOUT_PAUSED ? cause : PAUSE_NONE;
+	/* A running rollout needs no explanation; why it got there is in
+	 * the event just queued. */
 	free(r->reason);
-	r->reason = reason ? strdup(reason) : NULL;
+	r->reason = reason && st != ROLLOUT_RUNNING ? strdup(reason) : NULL;
 	r->updated_at = now;
 	model_touch(e->m, &r->dirty);
 }
