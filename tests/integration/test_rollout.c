@@ -209,11 +209,13 @@ START_TEST(full_rollout_with_approvals)
 		json_array_foreach(cps, i, cp) {
 			const char *cl = tu_jstr(cp, "cluster");
 			bool fo = strcmp(tu_jstr(cp, "checkpoint"), "failover") == 0;
-			json_t *args = json_pack("{s:s}", "cluster", cl);
+			json_t *args = json_pack("{s:s}", "cluster", cl), *res;
 
 			/* Nothing moved before the operator said so. */
 			ck_assert_int_eq(rig_count(&r, "moves", cl), fo ? 0 : 1);
-			ck_assert_ptr_nonnull(tu_ctl_cmd(r.sock, "approve", args));
+			res = tu_ctl_cmd(r.sock, "approve", args);
+			ck_assert_ptr_nonnull(res);
+			json_decref(res);
 			json_decref(args);
 			approvals++;
 		}
