@@ -1028,10 +1028,11 @@ START_TEST(test_exec_hung_killed_at_close)
 
 	fx_init(&fx, "hooks-exec-hang");
 	cap_start(&fx);
-	/* A hook that hangs and ignores SIGTERM, with a child of its own. */
+	/* A hook that hangs and ignores SIGTERM, with a child of its own
+	 * that blocks for ever (reading a pipe nobody writes). */
 	script = write_script(&fx, "hook.sh",
 	    "trap '' TERM\n"
-	    "sleep 1000 &\n"
+	    "mkfifo \"$D/never\" && cat \"$D/never\" &\n"
 	    "echo $$ $! > \"$D/pids.tmp\"\n"
 	    "mv \"$D/pids.tmp\" \"$D/pids\"\n"
 	    "wait\n");
