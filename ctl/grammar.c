@@ -65,6 +65,21 @@ const struct ctl_cmd ctl_commands[] = {
 	  "Prints the upgrade plan: one wave per role, and the servers and "
 	  "clusters of each, in the order they will be upgraded.",
 	  { { 0 } }, 0 },
+	{ "report", false, false, false,
+	  "the whole run, for the change record",
+	  "Prints the report of the whole run, built by the daemon from its "
+	  "event log: for each server its phases with their times and "
+	  "durations, failed tries, retries, errors, final state and version; "
+	  "for each CCR cluster its steps, who approved each checkpoint and "
+	  "when, the moves and any block; the windows used and the pauses, "
+	  "with who paused and resumed; totals, and every operator action. "
+	  "--markdown prints it as a Markdown document to paste into a change "
+	  "record; --json prints the daemon's answer as is (the same as "
+	  "exrollctl --json report).",
+	  { { "--markdown", NULL, NULL, CTL_ARG_FLAG, false, false, NULL,
+	      CTL_COMPLETE_NONE, "a Markdown document (headings, tables)" },
+	    { "--json", NULL, NULL, CTL_ARG_FLAG, false, false, NULL,
+	      CTL_COMPLETE_NONE, "the daemon's answer as JSON, as is" } }, 2 },
 	{ "pause", true, false, false,
 	  "start nothing new (installs run to their end)",
 	  "Pauses the rollout: nothing new starts; work in flight (an install "

@@ -41,6 +41,7 @@ enum {
 struct ctl {
 	const char *socket;
 	bool json;
+	bool markdown;		/* report --markdown */
 	struct ctl_client cl;
 };
 
@@ -404,11 +405,31 @@ ctl_run(struct ctl *c, struct ctl_invocation *inv)
 		ctl_text_events(stdout, result, now);
 	else if (strcmp(name, "plan") == 0)
 		ctl_text_plan(stdout, result);
+	else if (strcmp(name, "report") == 0 && c->markdown)
+		ctl_markdown_report(stdout, result);
+	else if (strcmp(name, "report") == 0)
+		ctl_text_report(stdout, result);
 	else
 		ctl_text_result(stdout, inv->req, result);
 	json_decref(result);
 	json_decref(failed);
 	return EXIT_OK;
+}
+
+/* Whether the command's words (words[0] is the command) hold flag. The
+ * parser has checked them against the command's table and keeps only
+ * --follow in the invocation, so a word equal to a flag of a command
+ * whose options take no value is that flag; "--" ends the options. */
+static bool
+ctl_has_flag(int nwords, char *const words[], const char *flag)
+{
+	for (int i = 1; i < nwords; i++) {
+		if (strcmp(words[i], "--") == 0)
+			break;
+		if (strcmp(words[i], flag) == 0)
+			return true;
+	}
+	return false;
 }
 
 int
@@ -469,6 +490,19 @@ main(int argc, char *argv[])
 		ctl_cmd_usage(inv.cmd, stdout);
 		ctl_invocation_free(&inv);
 		return EXIT_OK;
+	}
+	if (strcmp(inv.cmd->name, "report") == 0) {
+		/* report --json is exrollctl --json report. */
+		if (ctl_has_flag(argc - optind, argv + optind, "--json"))
+			c.json = true;
+		c.markdown = ctl_has_flag(argc - optind, argv + optind,
+		    "--markdown");
+		if (c.json && c.markdown) {
+			fprintf(stderr, "exrollctl: report: --json and "
+			    "--markdown exclude each other\n");
+			ctl_invocation_free(&inv);
+			return EXIT_USAGE;
+		}
 	}
 	if (strcmp(inv.cmd->name, "completion") == 0) {
 		ctl_completion_bash(stdout);

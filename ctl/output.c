@@ -115,22 +115,15 @@ ctl_time_both(const json_t *o, const char *key, int64_t now, char *buf,
 
 /* ---- tables -------------------------------------------------------- */
 
-struct ctl_table {
-	size_t ncols;
-	char **cells;		/* row-major */
-	size_t nrows, cap;
-};
-
-static void
-table_init(struct ctl_table *t, size_t ncols)
+void
+ctl_table_init(struct ctl_table *t, size_t ncols)
 {
 	memset(t, 0, sizeof(*t));
 	t->ncols = ncols;
 }
 
-/* Adds a row of t->ncols strings (copied; NULL prints as "-"). */
-static void
-table_row(struct ctl_table *t, const char *const *cells)
+void
+ctl_table_row(struct ctl_table *t, const char *const *cells)
 {
 	if (t->nrows == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
@@ -159,40 +152,150 @@ text_width(const char *s)
 	return w;
 }
 
-/* Columns padded to their widest cell, two spaces apart; the last column
- * is not padded (it holds the long free text). */
-static void
-table_print(FILE *f, struct ctl_table *t, int indent)
+static bool
+table_right(const struct ctl_table *t, size_t c)
 {
-	size_t *w = calloc(t->ncols, sizeof(*w));
+	return c < sizeof(t->right) * 8 && (t->right & (1u << c)) != 0;
+}
+
+void
+ctl_table_free(struct ctl_table *t)
+{
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->nrows = t->cap = 0;
+}
+
+/* Each column's widest cell (the escaped width for Markdown). */
+static size_t *
+table_widths(const struct ctl_table *t, size_t (*width)(const char *))
+{
+	size_t *w = calloc(t->ncols + 1, sizeof(*w));
 
 	if (w == NULL)
-		goto out;
+		return NULL;
 	for (size_t r = 0; r < t->nrows; r++)
 		for (size_t c = 0; c < t->ncols; c++) {
-			size_t cw = text_width(t->cells[r * t->ncols + c]);
+			size_t cw = width(t->cells[r * t->ncols + c]);
 
 			if (cw > w[c])
 				w[c] = cw;
 		}
+	return w;
+}
+
+void
+ctl_table_print(FILE *f, struct ctl_table *t, int indent)
+{
+	size_t *w = table_widths(t, text_width);
+
+	if (w == NULL)
+		goto out;
 	for (size_t r = 0; r < t->nrows; r++) {
 		fprintf(f, "%*s", indent, "");
 		for (size_t c = 0; c < t->ncols; c++) {
 			const char *s = t->cells[r * t->ncols + c];
+			int pad;
 
 			s = s != NULL ? s : "-";
-			if (c + 1 == t->ncols) {
-				fprintf(f, "%s\n", s);
-				break;
-			}
-			fprintf(f, "%s%*s  ", s, (int)(w[c] - text_width(s)),
-			    "");
+			pad = (int)(w[c] - text_width(s));
+			if (table_right(t, c))
+				fprintf(f, "%*s%s", pad, "", s);
+			else if (c + 1 < t->ncols)
+				fprintf(f, "%s%*s", s, pad, "");
+			else
+				fprintf(f, "%s", s);
+			fputs(c + 1 < t->ncols ? "  " : "\n", f);
 		}
 	}
 out:
-	for (size_t i = 0; i < t->nrows * t->ncols; i++)
-		free(t->cells[i]);
-	free(t->cells);
+	ctl_table_free(t);
+	free(w);
+}
+
+/* What Markdown would otherwise read as markup in a table cell. */
+static bool
+md_special(char ch)
+{
+	return ch == '|' || ch == '\\' || ch == '`' || ch == '*' ||
+	    ch == '<' || ch == '>' || ch == '[' || ch == ']';
+}
+
+static size_t
+md_width(const char *s)
+{
+	size_t w = text_width(s);
+
+	for (; s != NULL && *s != '\0'; s++)
+		if (md_special(*s))
+			w++;
+	return w;
+}
+
+void
+ctl_markdown_text(FILE *f, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++) {
+		if (md_special(*s))
+			fputc('\\', f);
+		/* One line: a newline would end a list item or a row. */
+		fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
+	}
+}
+
+static void
+md_cell(FILE *f, const char *s, size_t width, bool right)
+{
+	size_t w = md_width(s);
+
+	if (right)
+		fprintf(f, "%*s", (int)(width - w), "");
+	ctl_markdown_text(f, s);
+	if (!right)
+		fprintf(f, "%*s", (int)(width - w), "");
+}
+
+void
+ctl_table_markdown(FILE *f, struct ctl_table *t)
+{
+	size_t *w = table_widths(t, md_width);
+
+	if (w == NULL || t->nrows == 0)
+		goto out;
+	for (size_t c = 0; c < t->ncols; c++)
+		if (w[c] < 3)
+			w[c] = 3;	/* room for "---" */
+	for (size_t r = 0; r < t->nrows; r++) {
+		fputc('|', f);
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * t->ncols + c];
+
+			fputc(' ', f);
+			md_cell(f, s != NULL ? s : "-", w[c], r > 0 &&
+			    table_right(t, c));
+			fputs(" |", f);
+		}
+		fputc('\n', f);
+		if (r > 0)
+			continue;
+		/* Under the header: the alignment row. */
+		fputc('|', f);
+		for (size_t c = 0; c < t->ncols; c++) {
+			bool right = table_right(t, c);
+
+			fputc(' ', f);
+			for (size_t k = 0; k + (right ? 1 : 0) < w[c]; k++)
+				fputc('-', f);
+			if (right)
+				fputc(':', f);
+			fputs(" |", f);
+		}
+		fputc('\n', f);
+	}
+out:
+	ctl_table_free(t);
 	free(w);
 }
 
@@ -326,7 +429,7 @@ ctl_text_status(FILE *f, const json_t *st, const json_t *failed,
 
 	if (json_array_size(waves) > 0) {
 		fprintf(f, "\nWaves\n");
-		table_init(&t, 5);
+		ctl_table_init(&t, 5);
 		json_array_foreach(waves, i, v) {
 			char n[32], counts[48];
 			const char *row[5];
@@ -343,9 +446,9 @@ ctl_text_status(FILE *f, const json_t *st, const json_t *failed,
 			row[3] = bar(jint(v, "done"), jint(v, "total"),
 			    BAR_NARROW, b, sizeof(b));
 			row[4] = counts;
-			table_row(&t, row);
+			ctl_table_row(&t, row);
 		}
-		table_print(f, &t, 1);
+		ctl_table_print(f, &t, 1);
 	}
 
 	if (json_array_size(pend) > 0) {
@@ -419,8 +522,8 @@ ctl_text_servers(FILE *f, const json_t *servers, int64_t now)
 		fprintf(f, "no servers\n");
 		return;
 	}
-	table_init(&t, 10);
-	table_row(&t, head);
+	ctl_table_init(&t, 10);
+	ctl_table_row(&t, head);
 	json_array_foreach(servers, i, s) {
 		char roles[64], wave[16], tries[16], started[32], finished[32];
 		const char *row[10];
@@ -452,9 +555,9 @@ ctl_text_servers(FILE *f, const json_t *servers, int64_t now)
 		row[7] = started;
 		row[8] = finished;
 		row[9] = jstr(s, "last_error");
-		table_row(&t, row);
+		ctl_table_row(&t, row);
 	}
-	table_print(f, &t, 0);
+	ctl_table_print(f, &t, 0);
 }
 
 void
@@ -470,8 +573,8 @@ ctl_text_clusters(FILE *f, const json_t *clusters)
 		fprintf(f, "no CCR clusters\n");
 		return;
 	}
-	table_init(&t, 6);
-	table_row(&t, head);
+	ctl_table_init(&t, 6);
+	ctl_table_row(&t, head);
 	json_array_foreach(clusters, i, c) {
 		char nodes[160] = "", waiting[160];
 		const char *cp = jstr(c, "pending_checkpoint");
@@ -495,9 +598,9 @@ ctl_text_clusters(FILE *f, const json_t *clusters)
 		row[3] = jstr(c, "active");
 		row[4] = jstr(c, "step");
 		row[5] = waiting;
-		table_row(&t, row);
+		ctl_table_row(&t, row);
 	}
-	table_print(f, &t, 0);
+	ctl_table_print(f, &t, 0);
 }
 
 static void
@@ -527,8 +630,8 @@ ctl_text_events(FILE *f, const json_t *events, int64_t now)
 		fprintf(f, "no events\n");
 		return;
 	}
-	table_init(&t, 5);
-	table_row(&t, head);
+	ctl_table_init(&t, 5);
+	ctl_table_row(&t, head);
 	json_array_foreach(events, i, ev) {
 		char seq[24], when[96], by[96], msg[1024];
 		const char *row[5];
@@ -542,9 +645,9 @@ ctl_text_events(FILE *f, const json_t *events, int64_t now)
 		row[2] = jstr(ev, "subject");
 		row[3] = jstr(ev, "kind");
 		row[4] = msg;
-		table_row(&t, row);
+		ctl_table_row(&t, row);
 	}
-	table_print(f, &t, 0);
+	ctl_table_print(f, &t, 0);
 }
 
 void

@@ -1,7 +1,8 @@
 /*
- * output — what exrollctl prints: text for people (output.c) and, with
- * --json, the daemon's result as is (output_json.c). Printing lives here
- * and nowhere else in exrollctl.
+ * output — what exrollctl prints: text for people (output.c; the run
+ * report, as text or Markdown, in output_report.c) and, with --json, the
+ * daemon's result as is (output_json.c). Printing lives here and nowhere
+ * else in exrollctl.
  *
  * The text renderers take the wall clock as now (ms) instead of reading
  * it, and print times in the local zone (TZ), so golden tests fix both.
@@ -34,6 +35,34 @@ void ctl_text_error(FILE *f, const char *cmd, const json_t *error);
 void ctl_json_result(FILE *f, const json_t *result);
 /* --json streams: one compact document a line. */
 void ctl_json_line(FILE *f, const json_t *j);
+
+/* report: the daemon's run report for people, and as a Markdown document
+ * for a change record (output_report.c). The report carries the time it
+ * was made (generated_at), so they take no now. */
+void ctl_text_report(FILE *f, const json_t *report);
+void ctl_markdown_report(FILE *f, const json_t *report);
+
+/* Aligned tables, shared by the text renderers. Cells are copied (NULL
+ * prints as "-"); printing frees the table. */
+struct ctl_table {
+	size_t ncols;
+	char **cells;		/* row-major */
+	size_t nrows, cap;
+	unsigned right;		/* bit c set: column c is right-aligned */
+};
+
+void ctl_table_init(struct ctl_table *t, size_t ncols);
+void ctl_table_row(struct ctl_table *t, const char *const *cells);
+/* Columns padded to their widest cell, two spaces apart; the last column
+ * (the long free text) is not padded unless right-aligned. */
+void ctl_table_print(FILE *f, struct ctl_table *t, int indent);
+/* A Markdown (GFM) table, the first row as its header; markup characters
+ * in cells are escaped, columns padded so that the source reads too. */
+void ctl_table_markdown(FILE *f, struct ctl_table *t);
+/* s as Markdown text: markup characters escaped, on one line. */
+void ctl_markdown_text(FILE *f, const char *s);
+/* Frees a table that is not printed after all. */
+void ctl_table_free(struct ctl_table *t);
 
 /* "Sat 2026-11-28 20:14" local and "12 min ago" / "in 3 h 5 min". */
 char *ctl_time_local(int64_t ms, char *buf, size_t len);

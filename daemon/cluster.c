@@ -36,7 +36,8 @@
  *    expected duration fits in what is left of the window;
  *  - blocked: the cluster waits for the operator (retry or resume); the
  *    rollout was paused with last_error as the reason;
- *  - every change goes through cluster_set(), logged, with its event.
+ *  - every change goes through cluster_set(), logged, with its event; the
+ *    messages are read back by report.c and hooks.c (see upgrade.c).
  */
 #include "cluster.h"
 

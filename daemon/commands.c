@@ -32,6 +32,7 @@
 #include "log.h"
 #include "model.h"
 #include "plan.h"
+#include "report.h"
 #include "role.h"
 #include "store.h"
 #include "timefmt.h"
@@ -41,6 +42,8 @@
 #define COMMANDS_REASON_MAX 400
 /* Most events one "events" request may ask for. */
 #define COMMANDS_EVENTS_MAX 10000
+/* Events read per query while building a report. */
+#define COMMANDS_REPORT_PAGE 10000
 
 struct commands_ctx {
 	struct shell *sh;
@@ -488,105 +491,44 @@ cmd_plan(struct commands_ctx *ctx, json_t **result)
 	return CONTROL_OK;
 }
 
-/* Every event of the rollout, grouped by the unit it is about, in plan
- * order; those about the rollout itself apart. */
+/* The run report (report.c): the whole event log, read in pages so that
+ * it is never held at once, over the model as it is now. An infrequent
+ * command, so reading every event once is affordable. */
 static enum control_err
 cmd_report(struct commands_ctx *ctx, json_t **result)
 {
 	struct shell *sh = ctx->sh;
-	json_t *by = json_object(), *units = json_array(), *rep = NULL;
-	json_t *rollout_events = json_array(), *batch = NULL;
+	struct report *r = report_new(&sh->model, &sh->plan, sh->cfg);
 	int64_t since = 0;
+	int rc = 0;
 
-	if (by == NULL || units == NULL || rollout_events == NULL)
-		goto nomem;
+	if (r == NULL)
+		return oom(ctx);
 	for (;;) {
-		size_t i;
-		json_t *ev;
+		json_t *page = store_events(sh->store, since,
+		    COMMANDS_REPORT_PAGE);
+		size_t n;
 
-		if ((batch = store_events(sh->store, since, 1000)) == NULL) {
+		if (page == NULL) {
+			report_free(r);
 			snprintf(ctx->msg, ctx->msglen, "cannot read the events "
 			    "from the state file");
-			json_decref(by);
-			json_decref(units);
-			json_decref(rollout_events);
 			return CONTROL_INTERNAL;
 		}
-		if (json_array_size(batch) == 0)
+		n = json_array_size(page);
+		if (n > 0)
+			since = (int64_t)json_integer_value(json_object_get(
+			    json_array_get(page, n - 1), "seq"));
+		rc = report_add(r, page);
+		json_decref(page);
+		if (rc != 0 || n < COMMANDS_REPORT_PAGE)
 			break;
-		json_array_foreach(batch, i, ev) {
-			const char *subj = json_string_value(json_object_get(ev,
-			    "subject"));
-			json_t *list;
-
-			since = json_integer_value(json_object_get(ev, "seq"));
-			if (subj == NULL || strcmp(subj, "rollout") == 0) {
-				json_array_append(rollout_events, ev);
-				continue;
-			}
-			if ((list = json_object_get(by, subj)) == NULL) {
-				if ((list = json_array()) == NULL ||
-				    json_object_set_new(by, subj, list) != 0)
-					goto nomem;
-			}
-			json_array_append(list, ev);
-		}
-		json_decref(batch);
-		batch = NULL;
 	}
-	json_decref(batch);
-	batch = NULL;
-	for (size_t w = 0; w < sh->plan.nwaves; w++) {
-		const struct plan_wave *pw = &sh->plan.waves[w];
-
-		for (size_t u = 0; u < pw->nunits; u++) {
-			const struct plan_unit *pu = &pw->units[u];
-			bool cl = pu->kind == PLAN_UNIT_CLUSTER;
-			const char *name = cl ?
-			    sh->model.clusters[pu->index].name :
-			    sh->model.servers[pu->index].name;
-			json_t *ev = json_object_get(by, name);
-
-			json_array_append_new(units, json_pack("{s:s, s:s, "
-			    "s:I, s:o}", "name", name, "kind", cl ? "cluster" :
-			    "server", "wave", (json_int_t)w + 1, "events",
-			    ev != NULL ? json_incref(ev) : json_array()));
-			if (cl) {
-				/* The nodes' own events go with the cluster. */
-				const struct cluster *c =
-				    &sh->model.clusters[pu->index];
-
-				for (int k = 0; k < 2; k++) {
-					if (c->nodes[k] == NULL)
-						continue;
-					ev = json_object_get(by,
-					    c->nodes[k]->name);
-					json_array_append_new(units, json_pack(
-					    "{s:s, s:s, s:I, s:o}", "name",
-					    c->nodes[k]->name, "kind", "node",
-					    "wave", (json_int_t)w + 1,
-					    "events", ev != NULL ?
-					    json_incref(ev) : json_array()));
-				}
-			}
-		}
-	}
-	rep = json_pack("{s:s, s:o, s:o, s:o}",
-	    "state", rollout_state_name(sh->model.rollout.state),
-	    "reason", str_or_null(sh->model.rollout.reason),
-	    "rollout_events", rollout_events,
-	    "units", units);
-	json_decref(by);
-	if (rep == NULL)
+	*result = rc == 0 ? report_finish(r, ctx->now) : NULL;
+	report_free(r);
+	if (*result == NULL)
 		return oom(ctx);
-	*result = rep;
 	return CONTROL_OK;
-nomem:
-	json_decref(batch);
-	json_decref(by);
-	json_decref(units);
-	json_decref(rollout_events);
-	return oom(ctx);
 }
 
 /* ---- mutating commands ----------------------------------------------- */

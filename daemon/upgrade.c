@@ -23,7 +23,9 @@
  *  - a CCR node installs only after its cluster confirmed, from a fresh
  *    Get-ClusteredMailboxServerStatus, that the node does not own the CMS;
  *  - every change goes through upgrade_set(), which logs it and queues its
- *    event for the same commit.
+ *    event for the same commit. Its message, "from -> to: reason", is read
+ *    back by report.c (and hooks.c): tests/unit/test_report.c drives this
+ *    engine and fails if the wording drifts.
  */
 #include "upgrade.h"
 

@@ -24,7 +24,7 @@ _exrollctl()
 			COMPREPLY=($(compgen -f -- "$cur"))
 			return
 		fi
-		COMPREPLY=($(compgen -W "--socket --json --help --version status watch servers clusters events plan pause resume approve retry skip abort ping completion" -- "$cur"))
+		COMPREPLY=($(compgen -W "--socket --json --help --version status watch servers clusters events plan report pause resume approve retry skip abort ping completion" -- "$cur"))
 		return
 	fi
 	# Options that take a value, and the positional being typed.
@@ -104,6 +104,15 @@ _exrollctl()
 	plan)
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--help" -- "$cur"))
+			return
+		fi
+		case $pos in
+		*) COMPREPLY=() ;;
+		esac
+		;;
+	report)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--markdown --json --help" -- "$cur"))
 			return
 		fi
 		case $pos in
