@@ -172,6 +172,9 @@ h_answer(struct h *h, struct job *j, enum gw_status status, int http,
 	json_decref(out);
 }
 
+static void h_ok(struct h *h, struct job *j, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
 h_ok(struct h *h, struct job *j, const char *fmt, ...)
 {
