@@ -86,6 +86,10 @@ BENCH_BIN   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%-replay,$(FUZZ_SRC))
 FUZZ_BIN    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
+# Objects and generated headers are products, not intermediates: keep them
+# so a later target does not rebuild what an earlier one built.
+.SECONDARY:
+
 .PHONY: all check check-unit check-integration check-asan check-valgrind \
         demo bench install uninstall clean deps deps-auto fuzz fuzz-bins
 
