@@ -301,6 +301,10 @@ ctl_parse(int argc, char *const argv[], struct ctl_invocation *inv,
 				}
 				if (strcmp(a->name, "--follow") == 0)
 					v.follow = true;
+				else if (strcmp(a->name, "--json") == 0)
+					v.json = true;
+				else if (strcmp(a->name, "--markdown") == 0)
+					v.markdown = true;
 				continue;
 			}
 			if (eq == NULL && i + 1 >= argc) {

@@ -65,6 +65,8 @@ struct ctl_invocation {
 	const struct ctl_cmd *cmd;
 	json_t *req;		/* {"cmd": ..., fields}: new reference */
 	bool follow;		/* events --follow */
+	bool json;		/* report --json (as exrollctl --json) */
+	bool markdown;		/* report --markdown */
 	bool help;		/* COMMAND --help */
 	const char *word;	/* local commands' first word (completion SHELL) */
 };

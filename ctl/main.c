@@ -416,22 +416,6 @@ ctl_run(struct ctl *c, struct ctl_invocation *inv)
 	return EXIT_OK;
 }
 
-/* Whether the command's words (words[0] is the command) hold flag. The
- * parser has checked them against the command's table and keeps only
- * --follow in the invocation, so a word equal to a flag of a command
- * whose options take no value is that flag; "--" ends the options. */
-static bool
-ctl_has_flag(int nwords, char *const words[], const char *flag)
-{
-	for (int i = 1; i < nwords; i++) {
-		if (strcmp(words[i], "--") == 0)
-			break;
-		if (strcmp(words[i], flag) == 0)
-			return true;
-	}
-	return false;
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -493,10 +477,8 @@ main(int argc, char *argv[])
 	}
 	if (strcmp(inv.cmd->name, "report") == 0) {
 		/* report --json is exrollctl --json report. */
-		if (ctl_has_flag(argc - optind, argv + optind, "--json"))
-			c.json = true;
-		c.markdown = ctl_has_flag(argc - optind, argv + optind,
-		    "--markdown");
+		c.json = c.json || inv.json;
+		c.markdown = inv.markdown;
 		if (c.json && c.markdown) {
 			fprintf(stderr, "exrollctl: report: --json and "
 			    "--markdown exclude each other\n");
