@@ -37,7 +37,9 @@
  *  - blocked: the cluster waits for the operator (retry or resume); the
  *    rollout was paused with last_error as the reason;
  *  - every change goes through cluster_set(), logged, with its event; the
- *    messages are read back by report.c and hooks.c (see upgrade.c).
+ *    events carry their facts as data ({"from", "to", "reason", ...},
+ *    {"checkpoint", "target"}, {"action", "job", "target"}, ...), which is
+ *    what report.c and hooks.c read (see upgrade.c).
  */
 #include "cluster.h"
 
@@ -53,22 +55,39 @@
 #include "timefmt.h"
 #include "upgrade.h"
 
-static void cluster_set(struct engine *e, struct cluster *c,
-    enum cluster_step step, const char *actor, int64_t now, const char *fmt,
-    ...) __attribute__((format(printf, 6, 7)));
+/* {key: the node's name}: the node a transition is about, as extra data
+ * (new reference). */
+static json_t *
+cluster_node_data(const char *key, const struct server *n)
+{
+	return engine_data(json_pack("{s:s}", key, n->name));
+}
 
-/* The one transition function of this machine. */
+static void cluster_set(struct engine *e, struct cluster *c,
+    enum cluster_step step, const char *actor, int64_t now, json_t *extra,
+    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+/* The one transition function of this machine. extra (stolen, may be
+ * NULL) adds to the event's data the nodes the transition is about. */
 static void
 cluster_set(struct engine *e, struct cluster *c, enum cluster_step step,
-    const char *actor, int64_t now, const char *fmt, ...)
+    const char *actor, int64_t now, json_t *extra, const char *fmt, ...)
 {
 	char reason[512];
+	json_t *data;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 
+	data = json_pack("{s:s, s:s, s:o}", "from", cluster_step_name(c->step),
+	    "to", cluster_step_name(step), "reason", model_json_text(reason));
+	if (data != NULL && extra != NULL &&
+	    json_object_update_new(data, extra) != 0)
+		fatalx("out of memory recording an event");
+	if (data == NULL)
+		json_decref(extra);
 	if (c->step == STEP_PENDING && c->started_at == 0)
 		c->started_at = now;
 	if (step == STEP_DONE || step == STEP_SKIPPED)
@@ -85,7 +104,7 @@ cluster_set(struct engine *e, struct cluster *c, enum cluster_step step,
 	}
 	log_info("cluster '%s': %s -> %s (%s)", c->name,
 	    cluster_step_name(c->step), cluster_step_name(step), reason);
-	engine_event(e, now, "cluster.step", c->name, actor, "%s -> %s: %s",
+	engine_event(e, now, "cluster.step", c->name, actor, data, "%s -> %s: %s",
 	    cluster_step_name(c->step), cluster_step_name(step), reason);
 	c->step = step;
 	model_touch(e->m, &c->dirty);
@@ -168,6 +187,8 @@ cluster_block(struct engine *e, struct cluster *c, int64_t now,
 	model_touch(e->m, &c->dirty);
 	log_warnx("cluster '%s': blocked: %s", c->name, why);
 	engine_event(e, now, "cluster.blocked", c->name, ENGINE_ACTOR,
+	    json_pack("{s:s, s:o}", "step", cluster_step_name(c->step),
+	    "reason", model_json_text(why)),
 	    "%s; fix it, then: exrollctl retry %s", why, c->name);
 	snprintf(pause, sizeof(pause), "cluster '%s': %s", c->name, why);
 	engine_rollout_set(e, ROLLOUT_PAUSED, PAUSE_FAILURE, pause, ENGINE_ACTOR,
@@ -184,6 +205,7 @@ cluster_fail(struct engine *e, struct cluster *c, int64_t now,
 {
 	const struct config_policy *p = &e->cfg->policy;
 	char why[512];
+	int64_t delay;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -194,9 +216,14 @@ cluster_fail(struct engine *e, struct cluster *c, int64_t now,
 		return;
 	}
 	cluster_set_error(c, why);
-	c->wake_at = now + time_s_to_ms(p->retry_backoff_s) * c->attempts;
+	delay = time_s_to_ms(p->retry_backoff_s) * c->attempts;
+	c->wake_at = now + delay;
 	model_touch(e->m, &c->dirty);
 	engine_event(e, now, "cluster.retry", c->name, ENGINE_ACTOR,
+	    json_pack("{s:s, s:i, s:i, s:o, s:I}", "step",
+	    cluster_step_name(c->step), "attempt", c->attempts,
+	    "attempts", p->retries + 1, "error", model_json_text(why),
+	    "retry_in_ms", (json_int_t)delay),
 	    "attempt %d of %d failed: %s", c->attempts, p->retries + 1, why);
 }
 
@@ -220,7 +247,7 @@ cluster_upgrade_step(struct engine *e, struct cluster *c, int64_t now)
 void
 cluster_start(struct engine *e, struct cluster *c, int64_t now)
 {
-	cluster_set(e, c, STEP_DISCOVER, ENGINE_ACTOR, now,
+	cluster_set(e, c, STEP_DISCOVER, ENGINE_ACTOR, now, NULL,
 	    "reading the cluster's status");
 	cluster_status(e, c, now);
 }
@@ -239,6 +266,7 @@ cluster_checkpoint(struct engine *e, struct cluster *c, int64_t now)
 	log_notice("cluster '%s': %s to '%s' waits for approval", c->name, cp,
 	    to->name);
 	engine_event(e, now, "cluster.checkpoint", c->name, ENGINE_ACTOR,
+	    json_pack("{s:s, s:s}", "checkpoint", cp, "target", to->name),
 	    "%s of '%s' to '%s' waits for approval: exrollctl approve %s",
 	    cp, c->name, to->name, c->name);
 }
@@ -251,18 +279,21 @@ cluster_node_done(struct engine *e, struct cluster *c, struct server *node,
 		return;
 	if (c->step == STEP_UPGRADE_PASSIVE) {
 		cluster_set(e, c, STEP_FAILOVER, ENGINE_ACTOR, now,
+		    cluster_node_data("node", node),
 		    "passive node '%s' upgraded", node->name);
 		cluster_checkpoint(e, c, now);
 		return;
 	}
 	if (!e->cfg->policy.failback) {
 		cluster_set(e, c, STEP_DONE, ENGINE_ACTOR, now,
+		    cluster_node_data("node", node),
 		    "former active node '%s' upgraded; no failback (policy)",
 		    node->name);
 		engine_unit_ended(e, c->wave, true, now);
 		return;
 	}
 	cluster_set(e, c, STEP_FAILBACK, ENGINE_ACTOR, now,
+	    cluster_node_data("node", node),
 	    "former active node '%s' upgraded", node->name);
 	cluster_checkpoint(e, c, now);
 }
@@ -298,9 +329,17 @@ cluster_act(struct engine *e, struct cluster *c, enum job_kind kind,
 		if (!engine_fits_window(e, engine_expected_ccr(e, which), now,
 		    cluster_step_name(c->step), c->wait_note,
 		    sizeof(c->wait_note))) {
+			char t[TIME_RFC3339_LEN];
+
 			log_info("cluster '%s': waits: %s", c->name, c->wait_note);
 			engine_event(e, now, "cluster.waiting", c->name,
-			    ENGINE_ACTOR, "%s", c->wait_note);
+			    ENGINE_ACTOR, json_pack("{s:s, s:I, s:s}",
+			    "what", cluster_step_name(c->step),
+			    "expected_ms",
+			    (json_int_t)engine_expected_ccr(e, which),
+			    "window_closes_at", time_format_rfc3339(
+			    e->window.closes_at, t, sizeof(t))),
+			    "%s", c->wait_note);
 			return;
 		}
 		c->action_started_at = now;
@@ -337,7 +376,10 @@ cluster_act(struct engine *e, struct cluster *c, enum job_kind kind,
 	log_info("cluster '%s': %s%s%s (job %s)", c->name, job_kind_name(kind),
 	    target ? " on " : "", target ? target->name : "", j->id);
 	engine_event(e, now, kind == JOB_CMS_MOVE ? "cluster.move" :
-	    "cluster.action", c->name, ENGINE_ACTOR, "%s%s%s%s (job %s)",
+	    "cluster.action", c->name, ENGINE_ACTOR, json_pack("{s:s, s:s, s:s, s:s?}",
+	    "action", job_kind_name(kind), "step", cluster_step_name(c->step),
+	    "job", j->id, "target", target ? target->name : NULL),
+	    "%s%s%s%s (job %s)",
 	    kind == JOB_CMS_STOP ? "stopping " :
 	    kind == JOB_CMS_MOVE ? "moving " : "setup /upgradeCMS of ",
 	    c->name, target ? (kind == JOB_CMS_MOVE ? " to " : " on ") : "",
@@ -360,6 +402,7 @@ cluster_reconcile_failover(struct engine *e, struct cluster *c,
 
 	if (c->active == b && st == CMS_ONLINE) {
 		cluster_set(e, c, STEP_UPGRADE_FORMER_ACTIVE, ENGINE_ACTOR, now,
+		    cluster_node_data("active", b),
 		    "'%s' online on '%s'", c->name, b->name);
 		cluster_upgrade_step(e, c, now);
 	} else if (c->active == a && st == CMS_ONLINE) {
@@ -384,6 +427,7 @@ cluster_reconcile_failback(struct engine *e, struct cluster *c,
 
 	if (c->active == a && st == CMS_ONLINE) {
 		cluster_set(e, c, STEP_DONE, ENGINE_ACTOR, now,
+		    cluster_node_data("active", a),
 		    "'%s' back online on '%s'", c->name, a->name);
 		engine_unit_ended(e, c->wave, true, now);
 	} else if (c->active == b && st == CMS_ONLINE) {
@@ -440,6 +484,9 @@ cluster_status_done(struct engine *e, struct cluster *c,
 		if (c->original_active == NULL)
 			c->original_active = owner;
 		cluster_set(e, c, STEP_UPGRADE_PASSIVE, ENGINE_ACTOR, now,
+		    engine_data(json_pack("{s:s, s:s}", "original_active",
+		    c->original_active->name, "passive",
+		    cluster_other(c, c->original_active)->name)),
 		    "active node '%s', upgrading passive node '%s' first",
 		    c->original_active->name,
 		    cluster_other(c, c->original_active)->name);
@@ -578,6 +625,9 @@ cluster_approve(struct engine *e, struct cluster *c, const char *checkpoint,
 	model_touch(e->m, &c->dirty);
 	log_notice("cluster '%s': %s approved by %s", c->name, pending, actor);
 	engine_event(e, now, "cluster.approved", c->name, actor,
+	    json_pack("{s:s, s:s}", "checkpoint", pending, "target",
+	    (c->step == STEP_FAILOVER ? cluster_other(c, c->original_active) :
+	    c->original_active)->name),
 	    "%s of '%s' approved", pending, c->name);
 	cluster_kick(e, c, now);
 	return 0;
@@ -600,6 +650,7 @@ cluster_retry(struct engine *e, struct cluster *c, const char *actor,
 	c->blocked = false;
 	c->attempts = 0;
 	engine_event(e, now, "cluster.retry", c->name, actor,
+	    json_pack("{s:o}", "after", model_json_text(c->last_error)),
 	    "retried by the operator after: %s",
 	    c->last_error ? c->last_error : "a block");
 	cluster_set_error(c, NULL);
@@ -614,8 +665,8 @@ cluster_skip(struct engine *e, struct cluster *c, const char *reason,
 {
 	c->wake_at = 0;
 	c->blocked = false;
-	cluster_set(e, c, STEP_SKIPPED, actor, now, "skipped by the operator: %s",
-	    reason);
+	cluster_set(e, c, STEP_SKIPPED, actor, now, NULL,
+	    "skipped by the operator: %s", reason);
 	for (int i = 0; i < 2; i++) {
 		struct server *n = c->nodes[i];
 

@@ -18,16 +18,45 @@
 
 void
 engine_event(struct engine *e, int64_t now, const char *kind,
-    const char *subject, const char *actor, const char *fmt, ...)
+    const char *subject, const char *actor, json_t *data, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rc = model_event_vdata(e->m, now, kind, subject, actor, data, fmt, ap);
 	va_end(ap);
-	if (model_event(e->m, now, kind, subject, actor, "%s", msg) != 0)
+	if (rc != 0)
 		fatalx("out of memory recording an event");
+}
+
+json_t *
+engine_data(json_t *d)
+{
+	if (d == NULL)
+		fatalx("out of memory recording an event");
+	return d;
+}
+
+/* The data of an operator event: {"command": cmd} and the command's
+ * arguments as the control protocol names them (key NULL: none; a value
+ * NULL is JSON null). New reference, or NULL on ENOMEM. */
+static json_t *
+engine_command_data(const char *cmd, const char *k1, const char *v1,
+    const char *k2, const char *v2)
+{
+	json_t *d = json_pack("{s:s}", "command", cmd);
+
+	if (d != NULL && k1 != NULL &&
+	    json_object_set_new(d, k1, model_json_text(v1)) != 0)
+		goto fail;
+	if (d != NULL && k2 != NULL &&
+	    json_object_set_new(d, k2, model_json_text(v2)) != 0)
+		goto fail;
+	return d;
+fail:
+	json_decref(d);
+	return NULL;
 }
 
 void
@@ -233,9 +262,14 @@ engine_rollout_set(struct engine *e, enum rollout_state st,
 		return;
 	log_notice("rollout: %s -> %s (%s)", rollout_state_name(r->state),
 	    rollout_state_name(st), reason ? reason : "");
-	engine_event(e, now, "rollout.state", "rollout", actor, "%s -> %s%s%s",
-	    rollout_state_name(r->state), rollout_state_name(st),
-	    reason ? ": " : "", reason ? reason : "");
+	engine_event(e, now, "rollout.state", "rollout", actor,
+	    json_pack("{s:s, s:s, s:s, s:o}",
+	    "from", rollout_state_name(r->state),
+	    "to", rollout_state_name(st),
+	    "cause", pause_cause_name(st == ROLLOUT_PAUSED ? cause : PAUSE_NONE),
+	    "reason", model_json_text(reason)),
+	    "%s -> %s%s%s", rollout_state_name(r->state),
+	    rollout_state_name(st), reason ? ": " : "", reason ? reason : "");
 	r->state = st;
 	r->pause_cause = st == ROLLOUT_PAUSED ? cause : PAUSE_NONE;
 	/* A running rollout needs no explanation; why it got there is in
@@ -282,8 +316,13 @@ engine_schedule(struct engine *e, int64_t now)
 		int limit = e->cfg->policy.max_parallel[w->role];
 
 		if (w->ended == w->nunits) {
-			engine_event(e, now, "wave.done", role_name(w->role),
-			    ENGINE_ACTOR, "wave %zu (%s) done: %zu units",
+			engine_event(e, now, "wave.done",
+			    role_name(w->role), ENGINE_ACTOR,
+			    json_pack("{s:I, s:s, s:I}",
+			    "wave", (json_int_t)e->cur + 1,
+			    "role", role_name(w->role),
+			    "units", (json_int_t)w->nunits),
+			    "wave %zu (%s) done: %zu units",
 			    e->cur + 1, role_name(w->role), w->nunits);
 			e->cur++;
 			continue;
@@ -523,8 +562,9 @@ engine_pause(struct engine *e, const char *reason, const char *actor,
 {
 	char why[600];
 
-	engine_event(e, now, "operator", "rollout", actor, "pause%s%s",
-	    reason ? ": " : "", reason ? reason : "");
+	engine_event(e, now, "operator", "rollout", actor,
+	    engine_command_data("pause", "reason", reason, NULL, NULL),
+	    "pause%s%s", reason ? ": " : "", reason ? reason : "");
 	if (engine_final(e, msg, msglen))
 		return -EBUSY;
 	if (e->m->rollout.state == ROLLOUT_PAUSED) {
@@ -543,7 +583,8 @@ engine_resume(struct engine *e, const char *actor, int64_t now, char *msg,
 {
 	char why[128];
 
-	engine_event(e, now, "operator", "rollout", actor, "resume");
+	engine_event(e, now, "operator", "rollout", actor,
+	    engine_command_data("resume", NULL, NULL, NULL, NULL), "resume");
 	if (engine_final(e, msg, msglen))
 		return -EBUSY;
 	if (e->m->rollout.state != ROLLOUT_PAUSED) {
@@ -564,8 +605,10 @@ engine_approve(struct engine *e, const char *name, const char *checkpoint,
 {
 	struct cluster *c = model_cluster(e->m, name);
 
-	engine_event(e, now, "operator", name, actor, "approve%s%s",
-	    checkpoint ? " " : "", checkpoint ? checkpoint : "");
+	engine_event(e, now, "operator", name, actor,
+	    engine_command_data("approve", "cluster", name, "checkpoint",
+	    checkpoint), "approve%s%s", checkpoint ? " " : "",
+	    checkpoint ? checkpoint : "");
 	if (c == NULL) {
 		snprintf(msg, msglen, "no cluster '%s'", name);
 		return -ENOENT;
@@ -583,7 +626,8 @@ engine_retry(struct engine *e, const char *name, const char *actor,
 	struct cluster *c = s ? NULL : model_cluster(e->m, name);
 	int rc;
 
-	engine_event(e, now, "operator", name, actor, "retry");
+	engine_event(e, now, "operator", name, actor,
+	    engine_command_data("retry", "server", name, NULL, NULL), "retry");
 	if (s == NULL && c == NULL) {
 		snprintf(msg, msglen, "no server or cluster '%s'", name);
 		return -ENOENT;
@@ -605,7 +649,9 @@ engine_skip(struct engine *e, const char *name, const char *reason,
 	struct cluster *c = s ? NULL : model_cluster(e->m, name);
 	bool started;
 
-	engine_event(e, now, "operator", name, actor, "skip: %s", reason);
+	engine_event(e, now, "operator", name, actor,
+	    engine_command_data("skip", "server", name, "reason", reason),
+	    "skip: %s", reason);
 	if (s == NULL && c == NULL) {
 		snprintf(msg, msglen, "no server or cluster '%s'", name);
 		return -ENOENT;
@@ -646,7 +692,9 @@ engine_abort(struct engine *e, const char *reason, const char *actor,
 {
 	char why[600];
 
-	engine_event(e, now, "operator", "rollout", actor, "abort: %s", reason);
+	engine_event(e, now, "operator", "rollout", actor,
+	    engine_command_data("abort", "reason", reason, NULL, NULL),
+	    "abort: %s", reason);
 	if (e->m->rollout.state == ROLLOUT_ABORTED) {
 		snprintf(msg, msglen, "already aborted");
 		return 0;

@@ -167,10 +167,16 @@ struct job *engine_job(struct engine *e, enum job_kind kind,
     struct server *s, struct cluster *c, const char *id, char *request,
     int64_t now);
 
-/* An event on behalf of the engine (actor exrolld) or an operator. */
+/* An event on behalf of the engine (actor exrolld) or an operator, with
+ * its structured data (a JSON object, stolen): every event the engine
+ * writes has data, so NULL (a builder out of memory) is fatal. */
 void engine_event(struct engine *e, int64_t now, const char *kind,
-    const char *subject, const char *actor, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+    const char *subject, const char *actor, json_t *data, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+/* d, or a fatal exit when its builder ran out of memory (NULL): for the
+ * parts of an event's data built apart from it. */
+json_t *engine_data(json_t *d);
 
 /* Starts units of the current wave while capacity allows. */
 void engine_schedule(struct engine *e, int64_t now);

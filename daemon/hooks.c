@@ -2,24 +2,29 @@
  * hooks — webhook and exec notifications (see hooks.h).
  *
  * Which events are notified (the kinds come from engine.c, upgrade.c and
- * cluster.c; their messages are "FROM -> TO[: reason]" for transitions):
+ * cluster.c; the choice is made from each event's data, never from its
+ * message, whose wording is for people):
  *
  *   cluster.checkpoint              a failover/failback waits for approval
- *   server.state "... -> failed"    a server needs the operator
+ *   server.state, to_state failed   a server needs the operator
  *   cluster.blocked                 a cluster needs the operator
- *   rollout.state "... -> paused"   paused (by a failure or an operator)
- *   rollout.state "... -> waiting_window"   a window closed with work left
- *                                   (or the rollout starts outside one)
- *   rollout.state "waiting_window -> running"   a window opened
- *   rollout.state "... -> completed" / "... -> aborted"
+ *   rollout.state, to paused        paused (by a failure or an operator)
+ *   rollout.state, to waiting_window   a window closed with work left (or
+ *                                   the rollout starts outside one)
+ *   rollout.state, waiting_window to running   a window opened
+ *   rollout.state, to completed / aborted
  *
  * Everything else (phases, moves, operator commands, resumes) is not: the
  * operator who typed the command already knows, and `exrollctl watch` shows
- * it all. The payload is one JSON object, the same for both channels:
+ * it all. A transition without data is not notified (the daemon has
+ * written every event with its data since migration 2 of the state file).
+ * The payload is one JSON object, the same for both channels:
  *
  *   {"event": {"seq", "time" (RFC 3339), "kind", "subject", "message",
- *              "actor"},
+ *              "actor", "data"},
  *    "summary": "one line for people", "daemon": "<host name>"}
+ *
+ * (data as the control protocol's events show it: the object, or null.)
  *
  * One event gives one delivery per configured channel (webhook, exec). A
  * delivery's life (d->state):
@@ -174,42 +179,26 @@ static void hooks_grace_close(struct hooks *h);
 
 /* ---- selection and payload ----------------------------------------------- */
 
-/* Splits a transition message "FROM -> TO[: reason]" into its parts (into
- * buffers of len bytes; reason may be ""). Returns false when msg is not
- * one. */
-static bool
-hooks_transition(const char *msg, char *from, char *to, size_t len,
-    const char **reason)
+/* The string member key of data, or NULL (data may be NULL). */
+static const char *
+hooks_dstr(const json_t *data, const char *key)
 {
-	const char *arrow = strstr(msg, " -> "), *t, *colon;
-	size_t n;
-
-	if (arrow == NULL || (size_t)(arrow - msg) >= len)
-		return false;
-	memcpy(from, msg, (size_t)(arrow - msg));
-	from[arrow - msg] = '\0';
-	t = arrow + 4;
-	colon = strstr(t, ": ");
-	n = colon != NULL ? (size_t)(colon - t) : strlen(t);
-	if (n == 0 || n >= len)
-		return false;
-	memcpy(to, t, n);
-	to[n] = '\0';
-	*reason = colon != NULL ? colon + 2 : "";
-	return true;
+	return json_string_value(json_object_get(data, key));
 }
 
-/* Whether ev is one an operator must hear about; if so, its summary. */
+/* Whether ev (with its parsed data, or NULL) is one an operator must hear
+ * about; if so, its summary. */
 static bool
-hooks_select(const struct event *ev, char *sum, size_t len)
+hooks_select(const struct event *ev, const json_t *data, char *sum,
+    size_t len)
 {
 	const char *kind = ev->kind, *subj = ev->subject, *msg = ev->message;
-	char from[64], to[64];
-	const char *why;
+	const char *from, *to, *why;
 	enum rollout_state rf, rt;
 
 	if (kind == NULL || subj == NULL || msg == NULL)
 		return false;
+	/* These two are notified with their sentence as it is. */
 	if (strcmp(kind, "cluster.checkpoint") == 0) {
 		snprintf(sum, len, "cluster '%s': %s", subj, msg);
 		return true;
@@ -220,19 +209,26 @@ hooks_select(const struct event *ev, char *sum, size_t len)
 		return true;
 	}
 	if (strcmp(kind, "server.state") == 0) {
-		if (!hooks_transition(msg, from, to, sizeof(to), &why) ||
+		to = hooks_dstr(data, "to_state");
+		if (to == NULL ||
 		    strcmp(to, server_state_name(SERVER_FAILED)) != 0)
 			return false;
+		if ((why = hooks_dstr(data, "error")) == NULL &&
+		    (why = hooks_dstr(data, "reason")) == NULL)
+			why = "";
 		snprintf(sum, len, "server '%s' failed%s%s; then: exrollctl "
 		    "retry %s (or skip)", subj, *why ? ": " : "", why, subj);
 		return true;
 	}
 	if (strcmp(kind, "rollout.state") != 0 ||
-	    !hooks_transition(msg, from, to, sizeof(to), &why) ||
+	    (to = hooks_dstr(data, "to")) == NULL ||
 	    rollout_state_parse(to, &rt) != 0)
 		return false;
-	if (rollout_state_parse(from, &rf) != 0)
+	if ((from = hooks_dstr(data, "from")) == NULL ||
+	    rollout_state_parse(from, &rf) != 0)
 		rf = rt;
+	if ((why = hooks_dstr(data, "reason")) == NULL)
+		why = "";
 	switch (rt) {
 	case ROLLOUT_PAUSED:
 		snprintf(sum, len, "rollout paused%s%s", *why ? ": " : "", why);
@@ -259,33 +255,27 @@ hooks_select(const struct event *ev, char *sum, size_t len)
 	return false;
 }
 
-/* A JSON string of s (new reference): bytes that are not valid UTF-8 (a
- * gateway's error text may hold some) become '?', so the payload is always
- * valid JSON. NULL on ENOMEM. */
+/* The event's data as its object (new reference), or NULL when it has
+ * none or it does not parse as one. */
 static json_t *
-hooks_json_str(const char *s)
+hooks_data(const struct event *ev)
 {
-	json_t *j;
-	char *copy;
+	json_t *d;
 
-	if (s == NULL)
-		return json_null();
-	if ((j = json_string(s)) != NULL)
-		return j;
-	if ((copy = strdup(s)) == NULL)
+	if (ev->data == NULL)
 		return NULL;
-	for (char *p = copy; *p; p++) {
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
+	d = json_loads(ev->data, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(d)) {
+		json_decref(d);
+		return NULL;
 	}
-	j = json_string(copy);
-	free(copy);
-	return j;
+	return d;
 }
 
 /* The payload text (malloc'd), or NULL on ENOMEM. */
 static char *
-hooks_payload(const struct hooks *h, const struct event *ev, const char *sum)
+hooks_payload(const struct hooks *h, const struct event *ev,
+    const json_t *data, const char *sum)
 {
 	char t[TIME_RFC3339_LEN];
 	json_t *root = json_object(), *e = json_object();
@@ -296,10 +286,12 @@ hooks_payload(const struct hooks *h, const struct event *ev, const char *sum)
 	if (json_object_set_new(e, "seq", json_integer(ev->seq)) != 0 ||
 	    json_object_set_new(e, "time", json_string(time_format_rfc3339(
 	    ev->time, t, sizeof(t)))) != 0 ||
-	    json_object_set_new(e, "kind", hooks_json_str(ev->kind)) != 0 ||
-	    json_object_set_new(e, "subject", hooks_json_str(ev->subject)) != 0 ||
-	    json_object_set_new(e, "message", hooks_json_str(ev->message)) != 0 ||
-	    json_object_set_new(e, "actor", hooks_json_str(ev->actor)) != 0)
+	    json_object_set_new(e, "kind", model_json_text(ev->kind)) != 0 ||
+	    json_object_set_new(e, "subject", model_json_text(ev->subject)) != 0 ||
+	    json_object_set_new(e, "message", model_json_text(ev->message)) != 0 ||
+	    json_object_set_new(e, "actor", model_json_text(ev->actor)) != 0 ||
+	    json_object_set_new(e, "data", data != NULL ?
+	    json_deep_copy(data) : json_null()) != 0)
 		goto out;
 	/* set_new steals e even when it fails. */
 	if (json_object_set_new(root, "event", e) != 0) {
@@ -307,8 +299,8 @@ hooks_payload(const struct hooks *h, const struct event *ev, const char *sum)
 		goto out;
 	}
 	e = NULL;
-	if (json_object_set_new(root, "summary", hooks_json_str(sum)) != 0 ||
-	    json_object_set_new(root, "daemon", hooks_json_str(h->host)) != 0)
+	if (json_object_set_new(root, "summary", model_json_text(sum)) != 0 ||
+	    json_object_set_new(root, "daemon", model_json_text(h->host)) != 0)
 		goto out;
 	text = json_dumps(root, JSON_COMPACT);
 out:
@@ -906,12 +898,19 @@ hooks_event(struct hooks *h, const struct event *ev)
 {
 	char sum[HOOKS_SUMMARY_MAX];
 	char *payload;
+	json_t *data;
+	bool selected;
 
 	if (h == NULL || h->closing || ev == NULL ||
-	    (h->webhook_url == NULL && h->exec == NULL) ||
-	    !hooks_select(ev, sum, sizeof(sum)))
+	    (h->webhook_url == NULL && h->exec == NULL))
 		return;
-	if ((payload = hooks_payload(h, ev, sum)) == NULL) {
+	data = hooks_data(ev);
+	selected = hooks_select(ev, data, sum, sizeof(sum));
+	payload = selected ? hooks_payload(h, ev, data, sum) : NULL;
+	json_decref(data);
+	if (!selected)
+		return;
+	if (payload == NULL) {
 		log_warnx("notify: out of memory; event %" PRId64 " not "
 		    "notified", ev->seq);
 		return;

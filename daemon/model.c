@@ -195,6 +195,7 @@ model_event_free(struct event *ev)
 	free(ev->subject);
 	free(ev->message);
 	free(ev->actor);
+	free(ev->data);
 	free(ev);
 }
 
@@ -260,21 +261,24 @@ model_touch(struct model *m, struct model_dirty *d)
 	m->dirty = d;
 }
 
-int
-model_event(struct model *m, int64_t now, const char *kind,
-    const char *subject, const char *actor, const char *fmt, ...)
+/* Queues an event; data (stolen) is NULL for an event without data. */
+static int
+model_event_queue(struct model *m, int64_t now, const char *kind,
+    const char *subject, const char *actor, json_t *data, const char *fmt,
+    va_list ap) __attribute__((format(printf, 7, 0)));
+
+static int
+model_event_queue(struct model *m, int64_t now, const char *kind,
+    const char *subject, const char *actor, json_t *data, const char *fmt,
+    va_list ap)
 {
 	struct event *ev = calloc(1, sizeof(*ev));
-	va_list ap;
-	int n;
+	int rc = -ENOMEM;
 
 	if (ev == NULL)
-		return -ENOMEM;
+		goto fail;
 	ev->time = now;
-	va_start(ap, fmt);
-	n = vasprintf(&ev->message, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
+	if (vasprintf(&ev->message, fmt, ap) < 0) {
 		ev->message = NULL;
 		goto fail;
 	}
@@ -282,6 +286,12 @@ model_event(struct model *m, int64_t now, const char *kind,
 	    (ev->subject = strdup(subject)) == NULL ||
 	    (ev->actor = strdup(actor)) == NULL)
 		goto fail;
+	/* Text, like every other field: the store binds it as is and the
+	 * event is handed to the shell's publishers after the commit. */
+	if (data != NULL &&
+	    (ev->data = json_dumps(data, JSON_COMPACT)) == NULL)
+		goto fail;
+	json_decref(data);
 	if (m->events_tail != NULL)
 		m->events_tail->next = ev;
 	else
@@ -289,8 +299,70 @@ model_event(struct model *m, int64_t now, const char *kind,
 	m->events_tail = ev;
 	return 0;
 fail:
-	model_event_free(ev);
-	return -ENOMEM;
+	json_decref(data);
+	if (ev != NULL)
+		model_event_free(ev);
+	return rc;
+}
+
+int
+model_event(struct model *m, int64_t now, const char *kind,
+    const char *subject, const char *actor, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = model_event_queue(m, now, kind, subject, actor, NULL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
+model_event_vdata(struct model *m, int64_t now, const char *kind,
+    const char *subject, const char *actor, json_t *data, const char *fmt,
+    va_list ap)
+{
+	if (data == NULL)
+		return -ENOMEM;
+	if (!json_is_object(data)) {
+		json_decref(data);
+		return -EINVAL;
+	}
+	return model_event_queue(m, now, kind, subject, actor, data, fmt, ap);
+}
+
+int
+model_event_data(struct model *m, int64_t now, const char *kind,
+    const char *subject, const char *actor, json_t *data, const char *fmt,
+    ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = model_event_vdata(m, now, kind, subject, actor, data, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+json_t *
+model_json_text(const char *s)
+{
+	json_t *j;
+	char *copy;
+
+	if (s == NULL)
+		return json_null();
+	if ((j = json_string(s)) != NULL || (copy = strdup(s)) == NULL)
+		return j;
+	for (char *p = copy; *p != '\0'; p++) {
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	}
+	j = json_string(copy);
+	free(copy);
+	return j;
 }
 
 static void

@@ -16,9 +16,11 @@
 #ifndef EXROLL_MODEL_H
 #define EXROLL_MODEL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 
 #include "config.h"
 #include "version.h"
@@ -190,7 +192,11 @@ struct rollout {
 	int64_t updated_at;
 };
 
-/* One row of the append-only events table. */
+/* One row of the append-only events table. message is for people; data
+ * is for programs (the report, notifications, watch clients): the same
+ * facts as a JSON object whose shape per kind is documented in
+ * schema/control-protocol.md, so nobody has to read them back out of the
+ * sentence. */
 struct event {
 	int64_t seq;			/* assigned by store_commit */
 	int64_t time;
@@ -198,6 +204,7 @@ struct event {
 	char *subject;			/* server or cluster name, or "rollout" */
 	char *message;
 	char *actor;			/* "exrolld" or "uid 1000 (alice)" */
+	char *data;			/* compact JSON object text, or NULL */
 	struct event *next;
 };
 
@@ -230,11 +237,28 @@ struct cluster *model_cluster(struct model *m, const char *name);
 /* Queues rec for the next commit (idempotent). */
 void model_touch(struct model *m, struct model_dirty *d);
 
-/* Queues an event for the next commit; message is printf-style.
- * Returns 0 or -ENOMEM. */
+/* Queues an event without data for the next commit; message is
+ * printf-style. Returns 0 or -ENOMEM. */
 int model_event(struct model *m, int64_t now, const char *kind,
     const char *subject, const char *actor, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+
+/* The same with data, a JSON object (stolen, even on failure) stored as
+ * compact text. data NULL means its builder ran out of memory: -ENOMEM, so
+ * callers may pass json_pack()'s result unchecked. Returns 0, -ENOMEM, or
+ * -EINVAL when data is not an object. */
+int model_event_data(struct model *m, int64_t now, const char *kind,
+    const char *subject, const char *actor, json_t *data, const char *fmt,
+    ...) __attribute__((format(printf, 7, 8)));
+int model_event_vdata(struct model *m, int64_t now, const char *kind,
+    const char *subject, const char *actor, json_t *data, const char *fmt,
+    va_list ap) __attribute__((format(printf, 7, 0)));
+
+/* A JSON string of s for event data (new reference), NULL giving JSON
+ * null. Text that is not valid UTF-8 (a reason cut in the middle of a
+ * character, a gateway's odd bytes) has its non-ASCII bytes replaced by
+ * '?', so data is always valid JSON. NULL only on ENOMEM. */
+json_t *model_json_text(const char *s);
 
 /* A fresh job id into buf (JOB_ID_MAX + 1 bytes): the rollout's random
  * nonce and the next job sequence number (the rollout row is marked dirty,

@@ -3,35 +3,42 @@
  * contract is in report.h, the result's shape in
  * schema/control-protocol.md).
  *
- * What each event contributes (the messages are the state machines'):
+ * What each event contributes, read from its data (the object the state
+ * machines write with it; schema/control-protocol.md has every shape):
  *
- *   server.state/phase  "FROM -> TO: reason"   closes the server's open
- *                       span, opens one for TO (precheck, install, reboot,
- *                       verify, failed; done and skipped end the server).
- *                       TO failed, or a reason "attempt N of M failed:
- *                       WHY; retrying in D", is a failed try (and its
- *                       error); FROM failed is an operator's retry; TO
- *                       install is a setup ("version V is older ..." gives
- *                       the version before)
- *   server.notice       a note
- *   cluster.step        the cluster's step spans, as for servers
- *   cluster.checkpoint  a checkpoint reached ("failover of 'C' to 'N' ...")
- *   cluster.approved    that checkpoint approved, by the event's actor
- *   cluster.move        a move issued ("moving C to N (job J)")
- *   cluster.action      a stop or setup /upgradeCMS issued
- *   cluster.blocked     a block ("WHY; fix it, then: ..."), cleared by the
+ *   server.state/phase  {from_state, from_phase, to_state, to_phase,
+ *                       reason, version?, error?, ...}: closes the server's
+ *                       open span and opens one for the label of TO (the
+ *                       phase while running, else the state: precheck,
+ *                       install, reboot, verify, failed; done and skipped
+ *                       end the server). "error" is a failed try: the last
+ *                       one when TO is failed, else one exrolld retries;
+ *                       FROM failed is an operator's retry; TO install is a
+ *                       setup, and its "version" the version before
+ *   server.notice       a note (its message)
+ *   cluster.step        {from, to, reason}: the cluster's step spans
+ *   cluster.checkpoint  {checkpoint, target}: a checkpoint reached
+ *   cluster.approved    {checkpoint}: approved, by the event's actor
+ *   cluster.move        {action, job, target}: a move issued
+ *   cluster.action      {action, job, target}: a stop or setup /upgradeCMS
+ *   cluster.blocked     {step, reason}: a block, cleared by the
  *                       operator's cluster.retry or a skip
- *   cluster.retry       from exrolld: a failed try ("attempt N of M failed:
- *                       WHY"); from an operator: clears the block
+ *   cluster.retry       {error, attempt, ...}: a failed try; without
+ *                       "error" ({after}): the operator's retry, which
+ *                       clears the block
  *   rollout.created     the rollout's first span (running)
- *   rollout.state       "FROM -> TO[: reason]": the timeline and pauses
- *   operator            an operator action (accepted or refused)
- *   wave.done           the end of the wave of role SUBJECT
+ *   rollout.state       {from, to, cause, reason}: the timeline and pauses
+ *   operator            {command, ...}: an operator action (accepted or
+ *                       refused); its message is the action as typed
+ *   wave.done           {wave, role, units}: the end of that wave
  *
- * Anything else is counted and otherwise left out. A message that does not
- * have the expected form is not guessed at: the transition or entry it
- * would have given is skipped, so a changed message degrades the report
- * rather than corrupting it (tests/unit/test_report.c pins the forms).
+ * Anything else is counted and otherwise left out. No message is parsed.
+ * An event of a kind above whose data is missing (written before the
+ * state file's migration 2) or lacks what the kind needs is not guessed
+ * at either: it goes, as it is, to the report's raw_events, and the spans
+ * or entries it would have given are missing. rollout.created, operator,
+ * server.notice and wave.done need nothing but the event itself (wave.done
+ * falls back to its subject, the role), so old ones still count.
  *
  * Errors: allocation failures are sticky in r->err; every JSON setter
  * below steals its value even on failure, so building goes on without
@@ -46,7 +53,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "engine.h"
 #include "role.h"
 #include "timefmt.h"
 #include "version.h"
@@ -123,6 +129,7 @@ struct report {
 	struct report_name *sidx, *cidx;
 	struct report_spans timeline;
 	json_t *pauses, *operators;	/* owned */
+	json_t *raw;			/* events not read (owned) */
 	json_t *open_pause;		/* borrowed */
 	int64_t pause_at;		/* when the open pause began */
 	json_t *end;			/* completed/aborted event, or NULL */
@@ -204,85 +211,39 @@ span_ms(int64_t from, int64_t to)
 	return to > from ? to - from : 0;
 }
 
-/* ---- message forms --------------------------------------------------- */
+/* ---- event data -------------------------------------------------------- */
 
-/* "FROM -> TO: reason" or "FROM -> TO": the labels into from and to, the
- * reason (or NULL) into *reason. false when msg has another form. */
-static bool
-parse_transition(const char *msg, char from[REPORT_LABEL_MAX],
-    char to[REPORT_LABEL_MAX], const char **reason)
+/* The string member key of data, or NULL (data may be NULL). */
+static const char *
+dstr(const json_t *data, const char *key)
 {
-	const char *arrow = strstr(msg, " -> "), *t, *end;
-	size_t fl, tl;
-
-	if (arrow == NULL)
-		return false;
-	fl = (size_t)(arrow - msg);
-	t = arrow + 4;
-	tl = strcspn(t, ": ");
-	end = t + tl;
-	if (fl == 0 || fl >= REPORT_LABEL_MAX || tl == 0 ||
-	    tl >= REPORT_LABEL_MAX || (*end != '\0' && *end != ':'))
-		return false;
-	memcpy(from, msg, fl);
-	from[fl] = '\0';
-	memcpy(to, t, tl);
-	to[tl] = '\0';
-	*reason = NULL;
-	if (*end == ':') {
-		end++;
-		while (*end == ' ')
-			end++;
-		*reason = end;
-	}
-	return true;
+	return json_string_value(json_object_get(data, key));
 }
 
-/* "attempt N of M failed: WHY; retrying in D" (upgrade.c) or "attempt N
- * of M failed: WHY" (cluster.c): true with WHY in *why, *whylen. */
-static bool
-parse_attempt_failed(const char *reason, const char **why, size_t *whylen)
-{
-	const char *p, *q, *retry = NULL;
-
-	if (reason == NULL || strncmp(reason, "attempt ", 8) != 0 ||
-	    (p = strstr(reason, " failed: ")) == NULL)
-		return false;
-	p += strlen(" failed: ");
-	/* The last "; retrying in": WHY may hold a ';' of its own. */
-	for (q = p; (q = strstr(q, "; retrying in ")) != NULL; q++)
-		retry = q;
-	*why = p;
-	*whylen = retry != NULL ? (size_t)(retry - p) : strlen(p);
-	return true;
-}
-
-/* The first word of s into buf: "failover of 'CMS1' approved". */
-static bool
-first_word(const char *s, char buf[REPORT_LABEL_MAX])
-{
-	size_t n = strcspn(s, " ");
-
-	if (n == 0 || n >= REPORT_LABEL_MAX)
-		return false;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	return true;
-}
-
-/* The text after the first occurrence of open up to the next close, as a
- * new JSON string, or JSON null. */
+/* A member of data as a new JSON string, or JSON null when it is not a
+ * string. */
 static json_t *
-between(const char *s, const char *open, const char *close)
+dstr_json(const json_t *data, const char *key)
 {
-	const char *p = strstr(s, open), *q;
+	return str_json(dstr(data, key));
+}
 
-	if (p == NULL)
-		return json_null();
-	p += strlen(open);
-	if ((q = strstr(p, close)) == NULL || q == p)
-		return json_null();
-	return json_stringn(p, (size_t)(q - p));
+/* A server's label: its phase while it runs, else its state (as the
+ * messages and the report's spans name it). NULL when st is NULL. */
+static const char *
+server_label(const char *st, const char *ph)
+{
+	if (st == NULL)
+		return NULL;
+	return strcmp(st, "running") == 0 ? ph : st;
+}
+
+/* A label that fits a span's label buffer. */
+static bool
+label_ok(const char *label)
+{
+	return label != NULL && label[0] != '\0' &&
+	    strlen(label) < REPORT_LABEL_MAX;
 }
 
 /* ---- spans ----------------------------------------------------------- */
@@ -414,38 +375,39 @@ server_error(struct report *r, struct report_server *rs, int64_t at,
 	push(r, rs->errors, o);
 }
 
-static void
+/* A transition of the server: false when data lacks what it needs. */
+static bool
 server_transition(struct report *r, struct report_server *rs, int64_t at,
-    const char *msg, const char *actor)
+    const json_t *data, const char *actor)
 {
-	char from[REPORT_LABEL_MAX], to[REPORT_LABEL_MAX];
-	const char *reason, *why;
-	size_t whylen;
+	const char *from = server_label(dstr(data, "from_state"),
+	    dstr(data, "from_phase"));
+	const char *to = server_label(dstr(data, "to_state"),
+	    dstr(data, "to_phase"));
+	const char *reason = dstr(data, "reason"), *err = dstr(data, "error");
+	const char *version = dstr(data, "version");
 	bool final;
 	int pi;
 
-	if (!parse_transition(msg, from, to, &reason))
-		return;
+	if (!label_ok(from) || !label_ok(to))
+		return false;
 	/* The try that ends here, if it failed. */
 	if (strcmp(to, "failed") == 0) {
 		rs->failures++;
-		server_error(r, rs, at, from, reason ? reason : "",
-		    reason ? strlen(reason) : 0);
-	} else if (parse_attempt_failed(reason, &why, &whylen)) {
+		err = err != NULL ? err : reason != NULL ? reason : "";
+		server_error(r, rs, at, from, err, strlen(err));
+	} else if (err != NULL) {
 		rs->failures++;
 		rs->retries++;
-		server_error(r, rs, at, from, why, whylen);
+		server_error(r, rs, at, from, err, strlen(err));
 	}
 	if (strcmp(from, "failed") == 0 && strcmp(to, "skipped") != 0)
 		rs->operator_retries++;
 	if (strcmp(to, "install") == 0) {
 		rs->setups++;
-		/* "version 8.0.685.24 is older than the target ..." */
-		if (rs->version_before == NULL && reason != NULL &&
-		    strncmp(reason, "version ", 8) == 0 &&
-		    strstr(reason, " is older") != NULL)
-			rs->version_before = json_stringn(reason + 8,
-			    strcspn(reason + 8, " "));
+		/* The version the first setup found. */
+		if (rs->version_before == NULL && version != NULL)
+			rs->version_before = json_string(version);
 	}
 	pi = phase_index(rs->phases.label);
 	{
@@ -464,22 +426,25 @@ server_transition(struct report *r, struct report_server *rs, int64_t at,
 		if ((pi = phase_index(to)) >= 0)
 			rs->phase_seen[pi] = true;
 	}
+	return true;
 }
 
-static void
+/* false: the event needs data it lacks (see raw_events). */
+static bool
 server_event(struct report *r, struct report_server *rs, const char *kind,
-    int64_t at, const char *msg, const char *actor)
+    int64_t at, const char *msg, const json_t *data, const char *actor)
 {
 	if (strcmp(kind, "server.state") == 0 ||
-	    strcmp(kind, "server.phase") == 0) {
-		server_transition(r, rs, at, msg, actor);
-	} else if (strcmp(kind, "server.notice") == 0) {
+	    strcmp(kind, "server.phase") == 0)
+		return server_transition(r, rs, at, data, actor);
+	if (strcmp(kind, "server.notice") == 0) {
 		json_t *o = obj(r);
 
 		put(r, o, "time", time_json(at));
 		put(r, o, "message", json_string(msg));
 		push(r, rs->notes, o);
 	}
+	return true;
 }
 
 /* ---- clusters -------------------------------------------------------- */
@@ -513,16 +478,16 @@ cluster_clear_block(struct report *r, struct report_cluster *rc, int64_t at,
 	rc->open_block = NULL;
 }
 
-static void
+static bool
 cluster_transition(struct report *r, struct report_cluster *rc, int64_t at,
-    const char *msg, const char *actor)
+    const json_t *data, const char *actor)
 {
-	char from[REPORT_LABEL_MAX], to[REPORT_LABEL_MAX];
-	const char *reason;
+	const char *from = dstr(data, "from"), *to = dstr(data, "to");
+	const char *reason = dstr(data, "reason");
 	bool final;
 
-	if (!parse_transition(msg, from, to, &reason))
-		return;
+	if (!label_ok(from) || !label_ok(to))
+		return false;
 	spans_close(r, &rc->steps, at);
 	final = strcmp(to, "done") == 0 || strcmp(to, "skipped") == 0;
 	if (strcmp(to, "skipped") == 0)
@@ -531,47 +496,47 @@ cluster_transition(struct report *r, struct report_cluster *rc, int64_t at,
 	rc->end = final ? end_json(r, to, at, actor, reason) : NULL;
 	if (!final)
 		spans_open(r, &rc->steps, "step", to, at, reason, actor);
+	return true;
 }
 
-static void
+static bool
 cluster_checkpoint(struct report *r, struct report_cluster *rc, int64_t at,
-    const char *msg)
+    const json_t *data)
 {
-	char cp[REPORT_LABEL_MAX];
+	const char *cp = dstr(data, "checkpoint");
 	json_t *o;
 
-	/* "failover of 'CMS1' to 'MBX1B' waits for approval: ..." */
-	if (!first_word(msg, cp))
-		return;
+	if (cp == NULL)
+		return false;
 	o = obj(r);
 	put(r, o, "checkpoint", json_string(cp));
-	put(r, o, "to", between(msg, " to '", "'"));
+	put(r, o, "to", dstr_json(data, "target"));
 	put(r, o, "reached_at", time_json(at));
 	put(r, o, "approved_at", json_null());
 	put(r, o, "approved_by", json_null());
 	put(r, o, "waited_ms", json_null());
 	rc->open_cp = push(r, rc->checkpoints, o);
 	rc->open_cp_at = at;
+	return true;
 }
 
-static void
+static bool
 cluster_approved(struct report *r, struct report_cluster *rc, int64_t at,
-    const char *msg, const char *actor)
+    const json_t *data, const char *actor)
 {
-	char cp[REPORT_LABEL_MAX];
+	const char *cp = dstr(data, "checkpoint");
 	const char *open_name = NULL;
 	json_t *o = rc->open_cp;
 
-	/* "failover of 'CMS1' approved" */
-	if (!first_word(msg, cp))
-		return;
+	if (cp == NULL)
+		return false;
 	if (o != NULL)
 		open_name = jstr(o, "checkpoint");
 	if (o == NULL || open_name == NULL || strcmp(open_name, cp) != 0) {
 		/* Approved with no checkpoint event seen: reached unknown. */
 		o = obj(r);
 		put(r, o, "checkpoint", json_string(cp));
-		put(r, o, "to", json_null());
+		put(r, o, "to", dstr_json(data, "target"));
 		put(r, o, "reached_at", json_null());
 		o = push(r, rc->checkpoints, o);
 		put(r, o, "approved_at", time_json(at));
@@ -584,66 +549,69 @@ cluster_approved(struct report *r, struct report_cluster *rc, int64_t at,
 		    at)));
 	}
 	rc->open_cp = NULL;
+	return true;
 }
 
-static void
+/* false: the event needs data it lacks (see raw_events). */
+static bool
 cluster_event(struct report *r, struct report_cluster *rc, const char *kind,
-    int64_t at, const char *msg, const char *actor)
+    int64_t at, const char *msg, const json_t *data, const char *actor)
 {
 	json_t *o;
 
-	if (strcmp(kind, "cluster.step") == 0) {
-		cluster_transition(r, rc, at, msg, actor);
-	} else if (strcmp(kind, "cluster.checkpoint") == 0) {
-		cluster_checkpoint(r, rc, at, msg);
-	} else if (strcmp(kind, "cluster.approved") == 0) {
-		cluster_approved(r, rc, at, msg, actor);
-	} else if (strcmp(kind, "cluster.move") == 0) {
-		/* "moving CMS1 to MBX1B (job exr-...)" */
-		o = cluster_entry(r, rc, rc->moves, at);
-		put(r, o, "to", between(msg, " to ", " "));
-		put(r, o, "job", between(msg, "(job ", ")"));
-		put(r, o, "message", json_string(msg));
-	} else if (strcmp(kind, "cluster.action") == 0) {
-		o = cluster_entry(r, rc, rc->actions, at);
-		put(r, o, "job", between(msg, "(job ", ")"));
+	if (strcmp(kind, "cluster.step") == 0)
+		return cluster_transition(r, rc, at, data, actor);
+	if (strcmp(kind, "cluster.checkpoint") == 0)
+		return cluster_checkpoint(r, rc, at, data);
+	if (strcmp(kind, "cluster.approved") == 0)
+		return cluster_approved(r, rc, at, data, actor);
+	if (strcmp(kind, "cluster.move") == 0 ||
+	    strcmp(kind, "cluster.action") == 0) {
+		bool move = strcmp(kind, "cluster.move") == 0;
+
+		if (data == NULL)
+			return false;
+		o = cluster_entry(r, rc, move ? rc->moves : rc->actions, at);
+		if (move)
+			put(r, o, "to", dstr_json(data, "target"));
+		put(r, o, "job", dstr_json(data, "job"));
 		put(r, o, "message", json_string(msg));
 	} else if (strcmp(kind, "cluster.blocked") == 0) {
-		const char *cut = strstr(msg, "; fix it, then: ");
-
+		if (data == NULL)
+			return false;
 		o = cluster_entry(r, rc, rc->blocks, at);
-		put(r, o, "reason", json_stringn(msg, cut != NULL ?
-		    (size_t)(cut - msg) : strlen(msg)));
+		put(r, o, "reason", dstr_json(data, "reason"));
 		put(r, o, "cleared_at", json_null());
 		put(r, o, "cleared_by", json_null());
 		rc->open_block = o;
 	} else if (strcmp(kind, "cluster.retry") == 0) {
-		const char *why;
-		size_t whylen;
+		const char *err = dstr(data, "error");
 
-		if (strcmp(actor, ENGINE_ACTOR) == 0 &&
-		    parse_attempt_failed(msg, &why, &whylen)) {
+		if (data == NULL)
+			return false;
+		if (err != NULL) {
 			rc->failures++;
 			o = cluster_entry(r, rc, rc->errors, at);
-			put(r, o, "message", json_stringn(why, whylen));
-		} else if (strcmp(actor, ENGINE_ACTOR) != 0) {
+			put(r, o, "message", json_string(err));
+		} else {
 			cluster_clear_block(r, rc, at, actor);
 		}
 	}
+	return true;
 }
 
 /* ---- the rollout ----------------------------------------------------- */
 
-static void
-rollout_transition(struct report *r, int64_t at, const char *msg,
+static bool
+rollout_transition(struct report *r, int64_t at, const json_t *data,
     const char *actor)
 {
-	char from[REPORT_LABEL_MAX], to[REPORT_LABEL_MAX];
-	const char *reason;
+	const char *from = dstr(data, "from"), *to = dstr(data, "to");
+	const char *reason = dstr(data, "reason"), *cause = dstr(data, "cause");
 	int ri;
 
-	if (!parse_transition(msg, from, to, &reason))
-		return;
+	if (!label_ok(from) || !label_ok(to))
+		return false;
 	ri = rstate_index(r->timeline.label);
 	{
 		int64_t d = spans_close(r, &r->timeline, at);
@@ -671,10 +639,8 @@ rollout_transition(struct report *r, int64_t at, const char *msg,
 		put(r, o, "started_at", time_json(at));
 		put(r, o, "ended_at", json_null());
 		put(r, o, "duration_ms", json_integer(0));
-		/* The engine pauses on a failure as itself; anyone else is an
-		 * operator. */
-		put(r, o, "cause", json_string(strcmp(actor, ENGINE_ACTOR) == 0 ?
-		    "failure" : "operator"));
+		/* The cause the rollout recorded with the pause. */
+		put(r, o, "cause", str_json(cause));
 		put(r, o, "paused_by", json_string(actor));
 		put(r, o, "reason", str_json(reason));
 		put(r, o, "resumed_by", json_null());
@@ -687,9 +653,28 @@ rollout_transition(struct report *r, int64_t at, const char *msg,
 		json_decref(r->end);
 		r->end = end_json(r, to, at, actor, reason);
 		r->ended_at = at;
-		return;
+		return true;
 	}
 	spans_open(r, &r->timeline, "state", to, at, reason, actor);
+	return true;
+}
+
+/* An event the report could not read without guessing: kept as it is.
+ * Borrowed fields are copied, so the caller's pages may go. */
+static void
+report_raw(struct report *r, const json_t *ev)
+{
+	json_t *o = obj(r);
+	static const char *const keys[] = { "seq", "time", "kind", "subject",
+		"actor", "message" };
+
+	for (size_t i = 0; o != NULL && i < sizeof(keys) / sizeof(keys[0]);
+	    i++) {
+		json_t *v = json_object_get(ev, keys[i]);
+
+		put(r, o, keys[i], v != NULL ? json_deep_copy(v) : json_null());
+	}
+	push(r, r->raw, o);
 }
 
 static void
@@ -698,6 +683,8 @@ report_event(struct report *r, const json_t *ev)
 	const char *kind = jstr(ev, "kind"), *t = jstr(ev, "time");
 	const char *subject = jstr(ev, "subject"), *msg = jstr(ev, "message");
 	const char *actor = jstr(ev, "actor");
+	const json_t *data = json_object_get(ev, "data");
+	bool read = true;
 	int64_t at;
 	long i;
 
@@ -706,15 +693,19 @@ report_event(struct report *r, const json_t *ev)
 	subject = subject != NULL ? subject : "";
 	msg = msg != NULL ? msg : "";
 	actor = actor != NULL ? actor : "";
+	if (!json_is_object(data))
+		data = NULL;
 	r->nevents++;
 	if (strncmp(kind, "server.", 7) == 0) {
 		if ((i = name_find(r->sidx, r->m->nservers, subject)) >= 0)
-			server_event(r, &r->srv[i], kind, at, msg, actor);
+			read = server_event(r, &r->srv[i], kind, at, msg, data,
+			    actor);
 	} else if (strncmp(kind, "cluster.", 8) == 0) {
 		if ((i = name_find(r->cidx, r->m->nclusters, subject)) >= 0)
-			cluster_event(r, &r->cl[i], kind, at, msg, actor);
+			read = cluster_event(r, &r->cl[i], kind, at, msg, data,
+			    actor);
 	} else if (strcmp(kind, "rollout.state") == 0) {
-		rollout_transition(r, at, msg, actor);
+		read = rollout_transition(r, at, data, actor);
 	} else if (strcmp(kind, "rollout.created") == 0) {
 		if (r->created_at == 0)
 			r->created_at = at;
@@ -730,13 +721,21 @@ report_event(struct report *r, const json_t *ev)
 		put(r, o, "actor", json_string(actor));
 		put(r, o, "subject", json_string(subject));
 		put(r, o, "action", json_string(msg));
+		put(r, o, "command", dstr_json(data, "command"));
 		push(r, r->operators, o);
 	} else if (strcmp(kind, "wave.done") == 0) {
+		const char *role = dstr(data, "role");
+
+		role = role != NULL ? role : subject;
 		for (size_t w = 0; w < r->plan->nwaves; w++)
-			if (strcmp(role_name(r->plan->waves[w].role), subject) ==
-			    0 && r->wave_done[w] == 0)
+			if (strcmp(role_name(r->plan->waves[w].role), role) ==
+			    0 && r->wave_done[w] == 0) {
 				r->wave_done[w] = at;
+				break;
+			}
 	}
+	if (!read)
+		report_raw(r, ev);
 }
 
 /* ---- building -------------------------------------------------------- */
@@ -810,6 +809,7 @@ report_new(const struct model *m, const struct plan *plan,
 	spans_init(r, &r->timeline);
 	r->pauses = arr(r);
 	r->operators = arr(r);
+	r->raw = arr(r);
 	if (r->err != 0)
 		goto fail;
 	return r;
@@ -1139,6 +1139,7 @@ report_finish(struct report *r, int64_t now)
 	put(r, rep, "timeline", json_incref(r->timeline.list));
 	put(r, rep, "pauses", json_incref(r->pauses));
 	put(r, rep, "operator_actions", json_incref(r->operators));
+	put(r, rep, "raw_events", json_incref(r->raw));
 	if (r->err != 0) {
 		json_decref(rep);
 		return NULL;
@@ -1174,6 +1175,7 @@ report_free(struct report *r)
 	json_decref(r->timeline.list);
 	json_decref(r->pauses);
 	json_decref(r->operators);
+	json_decref(r->raw);
 	json_decref(r->end);
 	free(r->srv);
 	free(r->cl);

@@ -13,10 +13,13 @@
  *
  * The event log is the record of what happened and when: a phase starts at
  * the event that enters it and ends at the next transition of the same
- * server. Transitions are read from the messages the state machines write
- * ("FROM -> TO: reason", upgrade.c, cluster.c, engine.c); the model gives
- * what is true now (final state, version, original active node). The
- * result's shape is documented in schema/control-protocol.md ("report").
+ * server. What each event says is read from its data (the object the state
+ * machines of upgrade.c, cluster.c and engine.c write with it), never from
+ * its message; an event whose data is missing (written before the state
+ * file's migration 2) or incomplete is listed as it is in raw_events
+ * rather than guessed at. The model gives what is true now (final state,
+ * version, original active node). The result's shape is documented in
+ * schema/control-protocol.md ("report").
  *
  * Events can be fed in pages, in seq order (report_add() once per page),
  * so that the daemon never holds the whole log at once; report_build() is

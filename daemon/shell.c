@@ -425,7 +425,8 @@ shell_reload(struct shell *sh)
 		cfg = old;	/* freed below */
 	}
 	engine_event(&sh->engine, now, "daemon.reload", "rollout",
-	    ENGINE_ACTOR, "configuration reloaded");
+	    ENGINE_ACTOR, json_pack("{s:s}", "file", sh->opts.config_path),
+	    "configuration reloaded");
 	shell_window_eval(sh);
 	shell_flush(sh);
 	log_notice("configuration reloaded");

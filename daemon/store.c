@@ -150,13 +150,14 @@ static const char SQL_JOBS_OF[] =
     "  FROM jobs WHERE server = ?1 OR cluster = ?1"
     "  ORDER BY created_at, rowid";
 
+/* ?6, data: the event's JSON object as text, or NULL (migration 2). */
 static const char SQL_EVENT_PUT[] =
-    "INSERT INTO events (time, kind, subject, message, actor)"
-    "  VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO events (time, kind, subject, message, actor, data)"
+    "  VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 /* ?1: since, ?2: limit. */
 static const char SQL_EVENTS_SINCE[] =
-    "SELECT seq, time, kind, subject, message, actor"
+    "SELECT seq, time, kind, subject, message, actor, data"
     "  FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 
 enum store_stmt {
@@ -832,6 +833,7 @@ store_put_event(struct store *s, struct event *ev)
 	bind_text(st, 3, ev->subject, &rc);
 	bind_text(st, 4, ev->message, &rc);
 	bind_text(st, 5, ev->actor, &rc);
+	bind_text(st, 6, ev->data, &rc);
 	if ((rc = store_run(s, STMT_EVENT_PUT, rc)) == SQLITE_OK)
 		ev->seq = sqlite3_last_insert_rowid(s->db);
 	return rc;
@@ -1327,7 +1329,9 @@ store_create(struct store *s, struct model *m, char *err, size_t errlen)
 		model_touch(m, &m->servers[i].dirty);
 	for (size_t i = 0; i < m->nclusters; i++)
 		model_touch(m, &m->clusters[i].dirty);
-	if (model_event(m, now, "rollout.created", "rollout", STORE_ACTOR,
+	if (model_event_data(m, now, "rollout.created", "rollout", STORE_ACTOR,
+	    json_pack("{s:I, s:I, s:s}", "servers", (json_int_t)m->nservers,
+	    "clusters", (json_int_t)m->nclusters, "target_version", s->target),
 	    "rollout created: %zu server%s, %zu cluster%s, target %s",
 	    m->nservers, m->nservers == 1 ? "" : "s", m->nclusters,
 	    m->nclusters == 1 ? "" : "s", s->target) != 0)
@@ -1465,29 +1469,9 @@ out:
 }
 
 /*
- * Reading for the control server.
+ * Reading for the control server. Text goes out through model_json_text(),
+ * so one odd message cannot make a whole answer fail.
  */
-
-/* A JSON string (new reference); bytes that are not UTF-8 become '?' so
- * one odd message cannot make a whole answer fail. NULL gives null. */
-static json_t *
-store_json_text(const char *s)
-{
-	json_t *j;
-	char *copy;
-
-	if (s == NULL)
-		return json_null();
-	if ((j = json_string(s)) != NULL || (copy = strdup(s)) == NULL)
-		return j;
-	for (char *p = copy; *p != '\0'; p++) {
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	}
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
 
 /* RFC 3339, or null for the model's 0. New reference. */
 static json_t *
@@ -1500,9 +1484,28 @@ store_json_time(int64_t ms)
 	return json_string(time_format_rfc3339(ms, buf, sizeof(buf)));
 }
 
+/* An event's data as the protocol shows it: the stored object, or null
+ * for an event written before migration 2 (or, which the CHECK of the
+ * column rules out, text that is not an object). New reference. */
+static json_t *
+store_json_data(const char *text)
+{
+	json_t *d;
+
+	if (text == NULL)
+		return json_null();
+	d = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(d)) {
+		json_decref(d);
+		return json_null();
+	}
+	return d;
+}
+
 static json_t *
 store_event_obj(int64_t seq, int64_t time, const char *kind,
-    const char *subject, const char *message, const char *actor)
+    const char *subject, const char *message, const char *actor,
+    const char *data)
 {
 	json_t *o = json_object();
 
@@ -1510,10 +1513,11 @@ store_event_obj(int64_t seq, int64_t time, const char *kind,
 		return NULL;
 	if (json_object_set_new(o, "seq", json_integer(seq)) != 0 ||
 	    json_object_set_new(o, "time", store_json_time(time)) != 0 ||
-	    json_object_set_new(o, "kind", store_json_text(kind)) != 0 ||
-	    json_object_set_new(o, "subject", store_json_text(subject)) != 0 ||
-	    json_object_set_new(o, "message", store_json_text(message)) != 0 ||
-	    json_object_set_new(o, "actor", store_json_text(actor)) != 0) {
+	    json_object_set_new(o, "kind", model_json_text(kind)) != 0 ||
+	    json_object_set_new(o, "subject", model_json_text(subject)) != 0 ||
+	    json_object_set_new(o, "message", model_json_text(message)) != 0 ||
+	    json_object_set_new(o, "actor", model_json_text(actor)) != 0 ||
+	    json_object_set_new(o, "data", store_json_data(data)) != 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -1524,7 +1528,7 @@ json_t *
 store_event_json(const struct event *ev)
 {
 	return store_event_obj(ev->seq, ev->time, ev->kind, ev->subject,
-	    ev->message, ev->actor);
+	    ev->message, ev->actor, ev->data);
 }
 
 json_t *
@@ -1542,7 +1546,7 @@ store_events(struct store *s, int64_t since, int limit)
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			json_t *o = store_event_obj(col_int(st, 0),
 			    col_int(st, 1), col_text(st, 2), col_text(st, 3),
-			    col_text(st, 4), col_text(st, 5));
+			    col_text(st, 4), col_text(st, 5), col_text(st, 6));
 
 			if (json_array_append_new(arr, o) != 0) {
 				rc = SQLITE_NOMEM;
@@ -1575,12 +1579,12 @@ store_jobs_of(struct store *s, const char *unit)
 	if (rc == SQLITE_OK) {
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
-			    "id", store_json_text(col_text(st, 0)),
-			    "kind", store_json_text(col_text(st, 1)),
-			    "state", store_json_text(col_text(st, 2)),
+			    "id", model_json_text(col_text(st, 0)),
+			    "kind", model_json_text(col_text(st, 1)),
+			    "state", model_json_text(col_text(st, 2)),
 			    "created_at", store_json_time(col_int(st, 3)),
 			    "finished_at", store_json_time(col_int(st, 4)),
-			    "error", store_json_text(col_text(st, 5)));
+			    "error", model_json_text(col_text(st, 5)));
 
 			if (json_array_append_new(arr, o) != 0) {
 				rc = SQLITE_NOMEM;

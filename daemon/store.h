@@ -63,7 +63,9 @@ int store_check_config(struct store *s, const struct config *cfg, char *err,
 int store_commit(struct store *s, struct model *m);
 
 /* Events with seq > since, oldest first, at most limit (<=0: 1000).
- * Each: {"seq", "time" (RFC 3339), "kind", "subject", "message", "actor"}.
+ * Each: {"seq", "time" (RFC 3339), "kind", "subject", "message", "actor",
+ * "data"}: data is the event's object (schema/control-protocol.md gives
+ * its shape per kind), or null for an event written before migration 2.
  * Returns a new array or NULL. */
 json_t *store_events(struct store *s, int64_t since, int limit);
 

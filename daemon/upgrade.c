@@ -23,9 +23,12 @@
  *  - a CCR node installs only after its cluster confirmed, from a fresh
  *    Get-ClusteredMailboxServerStatus, that the node does not own the CMS;
  *  - every change goes through upgrade_set(), which logs it and queues its
- *    event for the same commit. Its message, "from -> to: reason", is read
- *    back by report.c (and hooks.c): tests/unit/test_report.c drives this
- *    engine and fails if the wording drifts.
+ *    event for the same commit: the message "from -> to: reason" for
+ *    people, and the data {"from_state", "from_phase", "to_state",
+ *    "to_phase", "reason", "version"?, ...} that report.c and hooks.c read
+ *    (schema/control-protocol.md has every field; tests/unit/test_report.c
+ *    drives this engine and fails if the data drifts from what the report
+ *    reads).
  */
 #include "upgrade.h"
 
@@ -49,23 +52,46 @@ upgrade_label(enum server_state st, enum server_phase ph)
 	    server_state_name(st);
 }
 
-/* The one transition function of this machine. */
+/* The one transition function of this machine. extra (stolen, may be
+ * NULL) adds to the event's data what only the caller knows: the job just
+ * started, the failure and when the next try comes. */
 static void upgrade_set(struct engine *e, struct server *s,
     enum server_state st, enum server_phase ph, const char *actor,
-    int64_t now, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+    int64_t now, json_t *extra, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
 
 static void
 upgrade_set(struct engine *e, struct server *s, enum server_state st,
-    enum server_phase ph, const char *actor, int64_t now, const char *fmt, ...)
+    enum server_phase ph, const char *actor, int64_t now, json_t *extra,
+    const char *fmt, ...)
 {
-	char reason[512];
+	char reason[512], v[VERSION_STRLEN];
 	const char *from = upgrade_label(s->state, s->phase);
 	const char *to = upgrade_label(st, ph);
+	json_t *data;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+
+	/* Before the fields change: from_* are the state being left. The
+	 * version is the last one Get-ExchangeServer reported, when any. */
+	data = json_pack("{s:s, s:s, s:s, s:s, s:o}",
+	    "from_state", server_state_name(s->state),
+	    "from_phase", server_phase_name(s->phase),
+	    "to_state", server_state_name(st),
+	    "to_phase", server_phase_name(ph),
+	    "reason", model_json_text(reason));
+	if (data != NULL && s->has_version &&
+	    json_object_set_new(data, "version", json_string(version_format(
+	    &s->version, v, sizeof(v)))) != 0)
+		fatalx("out of memory recording an event");
+	if (data != NULL && extra != NULL &&
+	    json_object_update_new(data, extra) != 0)
+		fatalx("out of memory recording an event");
+	if (data == NULL)
+		json_decref(extra);
 
 	if (s->state == SERVER_PENDING && st == SERVER_RUNNING &&
 	    s->started_at == 0)
@@ -77,8 +103,8 @@ upgrade_set(struct engine *e, struct server *s, enum server_state st,
 	else
 		s->finished_at = 0;
 	log_info("server '%s': %s -> %s (%s)", s->name, from, to, reason);
-	engine_event(e, now, st == s->state ? "server.phase" : "server.state",
-	    s->name, actor, "%s -> %s: %s", from, to, reason);
+	engine_event(e, now, st == s->state ? "server.phase" :
+	    "server.state", s->name, actor, data, "%s -> %s: %s", from, to, reason);
 	s->state = st;
 	s->phase = ph;
 	model_touch(e->m, &s->dirty);
@@ -172,12 +198,19 @@ upgrade_fail(struct engine *e, struct server *s, int64_t now, const char *fmt,
 			delay = UPGRADE_BACKOFF_CAP_MS;
 		s->wake_at = now + delay;
 		upgrade_set(e, s, SERVER_RUNNING, PHASE_PRECHECK, ENGINE_ACTOR, now,
+		    engine_data(json_pack("{s:i, s:i, s:o, s:I}",
+		    "attempt", s->attempts, "attempts", p->retries + 1,
+		    "error", model_json_text(why),
+		    "retry_in_ms", (json_int_t)delay)),
 		    "attempt %d of %d failed: %s; retrying in %s", s->attempts,
 		    p->retries + 1, why, time_format_duration(delay, d, sizeof(d)));
 		return;
 	}
 	s->wake_at = 0;
-	upgrade_set(e, s, SERVER_FAILED, s->phase, ENGINE_ACTOR, now, "%s", why);
+	upgrade_set(e, s, SERVER_FAILED, s->phase, ENGINE_ACTOR, now,
+	    engine_data(json_pack("{s:i, s:i, s:o}", "attempt", s->attempts,
+	    "attempts", p->retries + 1, "error", model_json_text(why))),
+	    "%s", why);
 	snprintf(pause, sizeof(pause), "server '%s' failed: %s", s->name, why);
 	engine_rollout_set(e, ROLLOUT_PAUSED, PAUSE_FAILURE, pause, ENGINE_ACTOR,
 	    now);
@@ -190,7 +223,7 @@ upgrade_done(struct engine *e, struct server *s, int64_t now)
 
 	s->wake_at = 0;
 	upgrade_set_error(s, NULL);
-	upgrade_set(e, s, SERVER_DONE, PHASE_DONE, ENGINE_ACTOR, now,
+	upgrade_set(e, s, SERVER_DONE, PHASE_DONE, ENGINE_ACTOR, now, NULL,
 	    "at version %s, all required services running",
 	    upgrade_version_str(s, v, sizeof(v)));
 	if (s->cluster != NULL)
@@ -203,8 +236,8 @@ static void
 upgrade_verify_enter(struct engine *e, struct server *s, int64_t now,
     int64_t first_check_at, const char *why)
 {
-	upgrade_set(e, s, SERVER_RUNNING, PHASE_VERIFY, ENGINE_ACTOR, now, "%s",
-	    why);
+	upgrade_set(e, s, SERVER_RUNNING, PHASE_VERIFY, ENGINE_ACTOR, now, NULL,
+	    "%s", why);
 	if (first_check_at > now)
 		s->wake_at = first_check_at;
 	else if (engine_may_start(e, JOB_GET_SERVER))
@@ -227,13 +260,27 @@ upgrade_after_setup(struct engine *e, struct server *s, int64_t now)
 		 * reboot still owed once side effects may start again. */
 		if (s->phase != PHASE_PRECHECK)
 			upgrade_set(e, s, SERVER_RUNNING, PHASE_PRECHECK,
-			    ENGINE_ACTOR, now, "reboot owed; waits until the "
-			    "rollout may act again");
+			    ENGINE_ACTOR, now, NULL, "reboot owed; waits until "
+			    "the rollout may act again");
 		return;
 	}
 	j = upgrade_submit(e, s, JOB_RESTART, now);
 	upgrade_set(e, s, SERVER_RUNNING, PHASE_REBOOT, ENGINE_ACTOR, now,
+	    engine_data(json_pack("{s:s}", "job", j->id)),
 	    "restarting (job %s)", j->id);
+}
+
+/* server.waiting: what waits, for how long it is expected to run and when
+ * the window closes. New reference, or NULL on ENOMEM. */
+static json_t *
+upgrade_waiting_data(const struct engine *e, const struct server *s)
+{
+	char t[TIME_RFC3339_LEN];
+
+	return json_pack("{s:s, s:I, s:s}", "what", "setup",
+	    "expected_ms", (json_int_t)engine_expected_install(e, s),
+	    "window_closes_at", time_format_rfc3339(e->window.closes_at, t,
+	    sizeof(t)));
 }
 
 bool
@@ -257,11 +304,14 @@ upgrade_install(struct engine *e, struct server *s, int64_t now)
 		/* Parked too: the next window opening kicks it. */
 		log_info("server '%s': waits: %s", s->name, s->wait_note);
 		engine_event(e, now, "server.waiting", s->name, ENGINE_ACTOR,
-		    "%s", s->wait_note);
+		    upgrade_waiting_data(e, s), "%s", s->wait_note);
 		return;
 	}
 	j = upgrade_submit(e, s, JOB_SETUP, now);
 	upgrade_set(e, s, SERVER_RUNNING, PHASE_INSTALL, ENGINE_ACTOR, now,
+	    engine_data(json_pack("{s:s, s:s}", "target_version",
+	    version_format(&e->cfg->target_version, want, sizeof(want)),
+	    "job", j->id)),
 	    "version %s is older than the target %s; setup started (job %s)",
 	    upgrade_version_str(s, have, sizeof(have)),
 	    version_format(&e->cfg->target_version, want, sizeof(want)), j->id);
@@ -327,6 +377,8 @@ upgrade_install_done(struct engine *e, struct server *s,
 	    (st.reboot_required && p->reboot == REBOOT_IF_REQUIRED);
 	if (st.reboot_required && p->reboot == REBOOT_NEVER)
 		engine_event(e, now, "server.notice", s->name, ENGINE_ACTOR,
+		    json_pack("{s:s, s:s}", "notice", "reboot_not_done",
+		    "reboot_policy", "never"),
 		    "setup asks for a reboot; policy reboot \"never\" leaves "
 		    "it to the operator");
 	upgrade_after_setup(e, s, now);
@@ -423,7 +475,7 @@ upgrade_start(struct engine *e, struct server *s, int64_t now)
 	s->attempts = 0;
 	upgrade_set_error(s, NULL);
 	upgrade_set(e, s, SERVER_RUNNING, PHASE_PRECHECK, ENGINE_ACTOR, now,
-	    "started");
+	    NULL, "started");
 	if (engine_may_start(e, JOB_GET_SERVER))
 		upgrade_submit(e, s, JOB_GET_SERVER, now);
 }
@@ -436,9 +488,13 @@ upgrade_job_done(struct engine *e, struct server *s, const struct job *j,
 		/* A failed (setup overran its timeout) or skipped server: the
 		 * job was followed to its end; record how it ended. */
 		if (j->kind == JOB_SETUP)
-			engine_event(e, now, "server.notice", s->name,
-			    ENGINE_ACTOR, "setup job %s ended (%s) while the "
-			    "server was %s", j->id, job_state_name(j->state),
+			engine_event(e, now, "server.notice", s->name, ENGINE_ACTOR,
+			    json_pack("{s:s, s:s, s:s, s:s}",
+			    "notice", "setup_ended", "job", j->id,
+			    "job_state", job_state_name(j->state),
+			    "server_state", server_state_name(s->state)),
+			    "setup job %s ended (%s) while the server was %s",
+			    j->id, job_state_name(j->state),
 			    server_state_name(s->state));
 		return;
 	}
@@ -472,7 +528,7 @@ upgrade_kick(struct engine *e, struct server *s, int64_t now)
 		/* The job of this phase ended without a transition out (the
 		 * gateway refused it): start over from what the server says. */
 		upgrade_set(e, s, SERVER_RUNNING, PHASE_PRECHECK, ENGINE_ACTOR, now,
-		    "re-reading the server's state");
+		    NULL, "re-reading the server's state");
 	}
 	if (s->cluster != NULL && upgrade_ready_to_install(e, s)) {
 		cluster_node_ready(e, s->cluster, s, now);
@@ -516,7 +572,7 @@ upgrade_retry(struct engine *e, struct server *s, const char *actor,
 	}
 	s->attempts = 0;
 	s->wake_at = 0;
-	upgrade_set(e, s, SERVER_RUNNING, PHASE_PRECHECK, actor, now,
+	upgrade_set(e, s, SERVER_RUNNING, PHASE_PRECHECK, actor, now, NULL,
 	    "retried by the operator after: %s",
 	    s->last_error ? s->last_error : "failure");
 	upgrade_set_error(s, NULL);
@@ -529,6 +585,6 @@ upgrade_skip(struct engine *e, struct server *s, const char *reason,
     const char *actor, int64_t now)
 {
 	s->wake_at = 0;
-	upgrade_set(e, s, SERVER_SKIPPED, s->phase, actor, now,
+	upgrade_set(e, s, SERVER_SKIPPED, s->phase, actor, now, NULL,
 	    "skipped by the operator: %s", reason);
 }

@@ -297,8 +297,11 @@ fx_fini(struct fx *fx)
 
 /* --- events ------------------------------------------------------------------ */
 
+/* An event as the engine commits it: data is its JSON object as text (the
+ * daemon writes compact text), or NULL for an event without data. */
 static struct event
-mkev(int64_t seq, const char *kind, const char *subject, const char *msg)
+mkev(int64_t seq, const char *kind, const char *subject, const char *msg,
+    const char *data)
 {
 	struct event ev = {
 		.seq = seq,
@@ -307,6 +310,7 @@ mkev(int64_t seq, const char *kind, const char *subject, const char *msg)
 		.subject = (char *)subject,
 		.message = (char *)msg,
 		.actor = (char *)"exrolld",
+		.data = (char *)data,
 	};
 
 	return ev;
@@ -314,19 +318,24 @@ mkev(int64_t seq, const char *kind, const char *subject, const char *msg)
 
 static void
 send_event(struct fx *fx, int64_t seq, const char *kind, const char *subject,
-    const char *msg)
+    const char *msg, const char *data)
 {
-	struct event ev = mkev(seq, kind, subject, msg);
+	struct event ev = mkev(seq, kind, subject, msg, data);
 
 	hooks_event(fx->hooks, &ev);
 }
+
+#define FAILED_MSG "install -> failed: setup exited with code 1603"
+#define FAILED_DATA "{\"from_state\":\"running\",\"from_phase\":" \
+	"\"install\",\"to_state\":\"failed\",\"to_phase\":\"install\"," \
+	"\"reason\":\"setup exited with code 1603\",\"attempt\":3," \
+	"\"attempts\":3,\"error\":\"setup exited with code 1603\"}"
 
 /* A selected event for tests that only care about delivery. */
 static void
 send_failed(struct fx *fx, int64_t seq)
 {
-	send_event(fx, seq, "server.state", "CAS01",
-	    "install -> failed: setup exited with code 1603");
+	send_event(fx, seq, "server.state", "CAS01", FAILED_MSG, FAILED_DATA);
 }
 
 /* --- the scripted server's code ----------------------------------------------- */
@@ -540,17 +549,23 @@ str_at(json_t *o, const char *k1, const char *k2)
 	return json_string_value(v);
 }
 
-/* Checks the payload's shape and the event it carries. */
+/* Checks the payload's shape and the event it carries, data (JSON text,
+ * or NULL for null) included. */
 static void
 check_payload(json_t *p, int64_t seq, const char *kind, const char *subject,
-    const char *message)
+    const char *message, const char *data)
 {
 	char host[256] = "";
 	json_t *e = json_object_get(p, "event");
+	json_t *want = data != NULL ? json_loads(data, 0, NULL) : json_null();
 
 	ck_assert_msg(json_is_object(e), "no event object");
+	ck_assert_ptr_nonnull(want);
 	ck_assert_int_eq(json_object_size(p), 3);
-	ck_assert_int_eq(json_object_size(e), 6);
+	ck_assert_int_eq(json_object_size(e), 7);
+	ck_assert_msg(json_equal(json_object_get(e, "data"), want),
+	    "the event's data is not %s", data != NULL ? data : "null");
+	json_decref(want);
 	ck_assert_int_eq(json_integer_value(json_object_get(e, "seq")), seq);
 	ck_assert_str_eq(str_at(p, "event", "time"), EVENT_TIME_STR);
 	ck_assert_str_eq(str_at(p, "event", "kind"), kind);
@@ -583,34 +598,72 @@ sim_has(void *arg)
 	return json_array_size(w->received) >= w->n;
 }
 
+/* Rollout transitions' data, as engine_rollout_set() writes it. */
+#define RO(from, to, cause, reason) "{\"from\":\"" from "\",\"to\":\"" \
+	to "\",\"cause\":\"" cause "\",\"reason\":\"" reason "\"}"
+
 static const struct {
-	const char *kind, *subject, *message;
+	const char *kind, *subject, *message, *data;
 	const char *summary;	/* a phrase of the summary; NULL: not sent */
 } sel[] = {
-	{ "server.phase", "CAS01", "precheck -> install: setup started", NULL },
+	{ "server.phase", "CAS01", "precheck -> install: setup started",
+	  "{\"from_state\":\"running\",\"from_phase\":\"precheck\","
+	  "\"to_state\":\"running\",\"to_phase\":\"install\","
+	  "\"reason\":\"setup started\"}", NULL },
 	{ "server.state", "CAS01", "install -> failed: setup said \xff",
-	  "server 'CAS01' failed" },
-	{ "server.state", "CAS02", "failed -> precheck: retried", NULL },
+	  "{\"from_state\":\"running\",\"from_phase\":\"install\","
+	  "\"to_state\":\"failed\",\"to_phase\":\"install\","
+	  "\"reason\":\"setup said ?\",\"error\":\"setup said ?\"}",
+	  "server 'CAS01' failed: setup said ?" },
+	{ "server.state", "CAS02", "failed -> precheck: retried",
+	  "{\"from_state\":\"failed\",\"from_phase\":\"install\","
+	  "\"to_state\":\"running\",\"to_phase\":\"precheck\","
+	  "\"reason\":\"retried\"}", NULL },
 	{ "cluster.checkpoint", "CMS1", "failover of 'CMS1' to 'MBX1B' waits "
-	  "for approval: exrollctl approve CMS1", "exrollctl approve CMS1" },
-	{ "operator", "rollout", "pause: lunch", NULL },
+	  "for approval: exrollctl approve CMS1",
+	  "{\"checkpoint\":\"failover\",\"target\":\"MBX1B\"}",
+	  "exrollctl approve CMS1" },
+	{ "operator", "rollout", "pause: lunch",
+	  "{\"command\":\"pause\",\"reason\":\"lunch\"}", NULL },
 	{ "rollout.state", "rollout", "running -> paused: paused by uid 1000 "
-	  "(alice): lunch", "rollout paused" },
+	  "(alice): lunch", RO("running", "paused", "operator", "paused by "
+	  "uid 1000 (alice): lunch"), "rollout paused: paused by uid 1000" },
 	{ "rollout.state", "rollout", "paused -> running: resumed by the "
-	  "operator", NULL },
+	  "operator", RO("paused", "running", "none", "resumed by the "
+	  "operator"), NULL },
 	{ "cluster.step", "CMS1", "upgrade_passive -> failover: node done",
-	  NULL },
+	  "{\"from\":\"upgrade_passive\",\"to\":\"failover\","
+	  "\"reason\":\"node done\",\"node\":\"MBX1B\"}", NULL },
 	{ "cluster.blocked", "CMS1", "CMS 'CMS1' is Failed on 'MBX1B'; fix it, "
-	  "then: exrollctl retry CMS1", "needs the operator" },
+	  "then: exrollctl retry CMS1", "{\"step\":\"failover\","
+	  "\"reason\":\"CMS 'CMS1' is Failed on 'MBX1B'\"}",
+	  "needs the operator" },
 	{ "rollout.state", "rollout", "running -> waiting_window: outside the "
-	  "maintenance window", "window closed" },
-	{ "cluster.move", "CMS1", "moving CMS1 to MBX1B (job x)", NULL },
+	  "maintenance window", RO("running", "waiting_window", "none",
+	  "outside the maintenance window"), "window closed with work left: "
+	  "outside the maintenance window" },
+	{ "cluster.move", "CMS1", "moving CMS1 to MBX1B (job x)",
+	  "{\"action\":\"cms_move\",\"step\":\"failover\","
+	  "\"job\":\"x\",\"target\":\"MBX1B\"}", NULL },
 	{ "rollout.state", "rollout", "waiting_window -> running: maintenance "
-	  "window open", "window open" },
+	  "window open", RO("waiting_window", "running", "none", "maintenance "
+	  "window open"), "window open" },
 	{ "rollout.state", "rollout", "running -> completed: every wave is done",
+	  RO("running", "completed", "none", "every wave is done"),
 	  "rollout completed" },
 	{ "rollout.state", "rollout", "paused -> aborted: bad night",
+	  RO("paused", "aborted", "none", "bad night"),
 	  "rollout aborted: bad night" },
+	/* A transition whose data says nothing of failure is not one,
+	 * whatever its message says: the message is for people. */
+	{ "server.state", "CAS03", "install -> failed: words only",
+	  "{\"from_state\":\"running\",\"from_phase\":\"install\","
+	  "\"to_state\":\"running\",\"to_phase\":\"precheck\","
+	  "\"reason\":\"words only\"}", NULL },
+	/* The last one is notified: see test_webhook_sim. */
+	{ "rollout.state", "rollout", "running -> paused: the end",
+	  RO("running", "paused", "failure", "the end"),
+	  "rollout paused: the end" },
 };
 
 START_TEST(test_webhook_sim)
@@ -630,7 +683,7 @@ START_TEST(test_webhook_sim)
 	fx_hooks(&fx, url, NULL);
 	for (size_t i = 0; i < sizeof(sel) / sizeof(sel[0]); i++) {
 		send_event(&fx, (int64_t)i + 1, sel[i].kind, sel[i].subject,
-		    sel[i].message);
+		    sel[i].message, sel[i].data);
 		nsel += sel[i].summary != NULL;
 	}
 	/* The last event is a notified one and deliveries go one at a time,
@@ -652,7 +705,7 @@ START_TEST(test_webhook_sim)
 		if (strchr(msg, '\xff') != NULL)
 			msg = "install -> failed: setup said ?";
 		check_payload(p, (int64_t)i + 1, sel[i].kind, sel[i].subject,
-		    msg);
+		    msg, sel[i].data);
 		ck_assert_msg(strstr(str_at(p, "summary", NULL),
 		    sel[i].summary) != NULL, "summary '%s' lacks '%s'",
 		    str_at(p, "summary", NULL), sel[i].summary);
@@ -699,8 +752,7 @@ START_TEST(test_webhook_retry_after)
 		ck_assert_str_eq(fx.srv.req[i].body, fx.srv.req[0].body);
 	}
 	p = parse(fx.srv.req[0].body);
-	check_payload(p, 7, "server.state", "CAS01",
-	    "install -> failed: setup exited with code 1603");
+	check_payload(p, 7, "server.state", "CAS01", FAILED_MSG, FAILED_DATA);
 	json_decref(p);
 	/* Retry-After: 2 beats the first backoff (1 s); then 2 s. A little
 	 * slack for timer granularity. */
@@ -882,7 +934,8 @@ START_TEST(test_exec_receives_event)
 	fx_hooks(&fx, NULL, script);
 	send_event(&fx, 42, "cluster.checkpoint", "CMS1",
 	    "failback of 'CMS1' to 'MBX1A' waits for approval: exrollctl "
-	    "approve CMS1");
+	    "approve CMS1", "{\"checkpoint\":\"failback\",\"target\":"
+	    "\"MBX1A\"}");
 	w.path = tu_path(fx.dir, "done");
 	ck_assert_msg(run_until(&fx, file_exists, &w, 10000),
 	    "the exec hook did not run");
@@ -891,7 +944,8 @@ START_TEST(test_exec_receives_event)
 	p = parse(in);
 	check_payload(p, 42, "cluster.checkpoint", "CMS1",
 	    "failback of 'CMS1' to 'MBX1A' waits for approval: exrollctl "
-	    "approve CMS1");
+	    "approve CMS1", "{\"checkpoint\":\"failback\",\"target\":"
+	    "\"MBX1A\"}");
 	json_decref(p);
 
 	env = read_in(&fx, "env.txt");
@@ -928,25 +982,37 @@ START_TEST(test_exec_not_selected)
 	char *script, *runs;
 
 	/* Events that are not notified never start the hook: it runs once,
-	 * for the last (notified) event, whose seq it records. */
+	 * for the last (notified) event, whose seq it records. Transitions
+	 * are told by their data: one without data (as schema 1 stored
+	 * them) is not notified, whatever its message says. */
 	fx_init(&fx, "hooks-exec-sel");
 	script = write_script(&fx, "hook.sh",
 	    "cat > /dev/null\n"
 	    "echo \"$EXROLL_EVENT_SEQ\" >> \"$D/runs\"\n"
-	    "[ \"$EXROLL_EVENT_SEQ\" = 4 ] && : > \"$D/done\"\n"
+	    "[ \"$EXROLL_EVENT_SEQ\" = 6 ] && : > \"$D/done\"\n"
 	    "exit 0\n");
 	fx_hooks(&fx, NULL, script);
-	send_event(&fx, 1, "server.phase", "CAS01", "precheck -> install: go");
+	send_event(&fx, 1, "server.phase", "CAS01", "precheck -> install: go",
+	    "{\"from_state\":\"running\",\"from_phase\":\"precheck\","
+	    "\"to_state\":\"running\",\"to_phase\":\"install\"}");
 	send_event(&fx, 2, "rollout.state", "rollout",
-	    "paused -> running: resumed by the operator");
-	send_event(&fx, 3, "server.state", "CAS01", "failed -> precheck: retry");
-	send_event(&fx, 4, "rollout.state", "rollout",
-	    "running -> aborted: abort: no");
+	    "paused -> running: resumed by the operator",
+	    RO("paused", "running", "none", "resumed by the operator"));
+	send_event(&fx, 3, "server.state", "CAS01", "failed -> precheck: retry",
+	    "{\"from_state\":\"failed\",\"from_phase\":\"install\","
+	    "\"to_state\":\"running\",\"to_phase\":\"precheck\"}");
+	send_event(&fx, 4, "server.state", "CAS01",
+	    "install -> failed: no data", NULL);
+	send_event(&fx, 5, "rollout.state", "rollout",
+	    "running -> aborted: no data", NULL);
+	send_event(&fx, 6, "rollout.state", "rollout",
+	    "running -> aborted: abort: no",
+	    RO("running", "aborted", "none", "abort: no"));
 	w.path = tu_path(fx.dir, "done");
 	ck_assert_msg(run_until(&fx, file_exists, &w, 10000),
 	    "the exec hook did not run");
 	runs = read_in(&fx, "runs");
-	ck_assert_str_eq(runs, "4\n");
+	ck_assert_str_eq(runs, "6\n");
 	free(runs);
 	free(w.path);
 	free(script);
@@ -986,8 +1052,7 @@ START_TEST(test_exec_failure_retried)
 	    "by signal 9") != NULL, "log: %s", log);
 	in = read_in(&fx, "stdin.json");
 	p = parse(in);
-	check_payload(p, 11, "server.state", "CAS01",
-	    "install -> failed: setup exited with code 1603");
+	check_payload(p, 11, "server.state", "CAS01", FAILED_MSG, FAILED_DATA);
 	json_decref(p);
 	ck_assert_int_lt(fx.max_gap, tu_ms(1000));
 	free(in);

@@ -8,8 +8,9 @@
  * the example organization is done, at the target, with a setup phase;
  * both clusters have their failover and failback approved by this test's
  * uid, and their two moves; the totals agree with what the simulator
- * recorded. Nothing sleeps: every wait is for a condition, with a
- * deadline.
+ * recorded; every event the daemon wrote carries its data, and the report
+ * read every one of them (none left raw). Nothing sleeps: every wait is
+ * for a condition, with a deadline.
  */
 #include <check.h>
 #include <pwd.h>
@@ -314,6 +315,25 @@ START_TEST(report_of_a_real_rollout)
 	    13);
 	ck_assert(json_integer_value(json_object_get(tot, "wall_ms")) > 0);
 	ck_assert_int_eq(json_array_size(json_object_get(rep, "waves")), 5);
+	/* The log over the socket: each event with its data object, and the
+	 * report needed no message. */
+	ck_assert_int_eq(json_array_size(json_object_get(rep, "raw_events")),
+	    0);
+	{
+		json_t *args = json_pack("{s:i}", "limit", 10000);
+		json_t *evs = tu_ctl_cmd(r.sock, "events", args);
+
+		ck_assert_ptr_nonnull(evs);
+		ck_assert_int_eq((json_int_t)json_array_size(evs),
+		    json_integer_value(json_object_get(tot, "events")));
+		json_array_foreach(evs, i, it)
+			ck_assert_msg(json_is_object(json_object_get(it, "data")),
+			    "event %lld (%s of '%s') has no data",
+			    (long long)json_integer_value(json_object_get(it,
+			    "seq")), jstr(it, "kind"), jstr(it, "subject"));
+		json_decref(evs);
+		json_decref(args);
+	}
 	json_decref(state);
 	json_decref(rec);
 	json_decref(rep);
@@ -389,11 +409,5 @@ report_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(report_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run(report_suite());
 }

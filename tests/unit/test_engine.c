@@ -2,7 +2,8 @@
  * test_engine — the functional core (engine.c, upgrade.c, cluster.c) fed
  * events directly: a configuration, a clock the test moves, and gateway
  * answers the test writes. No I/O: what is checked is what the engine
- * decides (jobs queued, transitions, events, the rollout state).
+ * decides (jobs queued, transitions, events and their data, the rollout
+ * state).
  */
 #include <check.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "model.h"
 #include "plan.h"
 #include "testutil.h"
+#include "timefmt.h"
 
 #define T0 1800000000000LL	/* a fixed "now" */
 
@@ -30,6 +32,7 @@ struct h {
 	int nflight;
 	char events[65536];	/* "kind subject: message\n" of every commit */
 	size_t evlen;
+	json_t *evs;		/* every event: {kind, subject, actor, data} */
 };
 
 static void
@@ -41,6 +44,52 @@ h_event(const struct event *ev, void *arg)
 
 	if (n > 0 && h->evlen + (size_t)n < sizeof(h->events))
 		h->evlen += (size_t)n;
+	ck_assert_int_eq(json_array_append_new(h->evs, json_pack(
+	    "{s:s, s:s, s:s, s:o}", "kind", ev->kind, "subject", ev->subject,
+	    "actor", ev->actor, "data", ev->data != NULL ?
+	    json_loads(ev->data, JSON_REJECT_DUPLICATES, NULL) : json_null())),
+	    0);
+}
+
+/* The data of the last event of kind about subject (asserted there, with
+ * an object as data); its actor into *actor when not NULL. Borrowed. */
+static const json_t *
+h_data(struct h *h, const char *kind, const char *subject, const char **actor)
+{
+	for (size_t i = json_array_size(h->evs); i-- > 0;) {
+		const json_t *e = json_array_get(h->evs, i);
+
+		if (strcmp(json_string_value(json_object_get(e, "kind")),
+		    kind) != 0 || strcmp(json_string_value(json_object_get(e,
+		    "subject")), subject) != 0)
+			continue;
+		ck_assert_msg(json_is_object(json_object_get(e, "data")),
+		    "event %s of '%s' has no data", kind, subject);
+		if (actor != NULL)
+			*actor = json_string_value(json_object_get(e, "actor"));
+		return json_object_get(e, "data");
+	}
+	ck_abort_msg("no event %s of '%s'", kind, subject);
+	return NULL;
+}
+
+/* A string member of an event's data, asserted. */
+static void
+ck_dstr(const json_t *d, const char *key, const char *want)
+{
+	const char *v = json_string_value(json_object_get(d, key));
+
+	ck_assert_msg(v != NULL, "data has no string '%s'", key);
+	ck_assert_str_eq(v, want);
+}
+
+static void
+ck_dint(const json_t *d, const char *key, json_int_t want)
+{
+	const json_t *v = json_object_get(d, key);
+
+	ck_assert_msg(json_is_integer(v), "data has no integer '%s'", key);
+	ck_assert_int_eq(json_integer_value(v), want);
 }
 
 /* What the shell does after each engine call: "commit" and take the
@@ -71,6 +120,8 @@ h_init(struct h *h, const char *policy, const char *inventory)
 	char *path, text[8192];
 
 	memset(h, 0, sizeof(*h));
+	h->evs = json_array();
+	ck_assert_ptr_nonnull(h->evs);
 	h->dir = tu_tmpdir("engine");
 	ck_assert_ptr_nonnull(h->dir);
 	path = tu_path(h->dir, "exroll.json");
@@ -102,6 +153,7 @@ h_free(struct h *h)
 	config_free(h->cfg);
 	tu_rmrf(h->dir);
 	free(h->dir);
+	json_decref(h->evs);
 }
 
 static const char *
@@ -245,6 +297,7 @@ static const char *INV_SMALL =
 START_TEST(waves_in_order_one_at_a_time)
 {
 	struct h h;
+	const json_t *d;
 
 	h_init(&h, "\"retries\": 0", INV_SMALL);
 	/* max_parallel 1: only the first CAS is started. */
@@ -252,6 +305,16 @@ START_TEST(waves_in_order_one_at_a_time)
 	h_server(&h, "CAS01", RTM);
 	ck_assert_int_eq(model_server(&h.m, "CAS01")->phase, PHASE_INSTALL);
 	ck_assert_ptr_null(h_find(&h, JOB_GET_SERVER, "CAS02"));
+	/* The install's event says what a report needs, as data: the phases
+	 * left and entered, the version found, the setup job. */
+	d = h_data(&h, "server.phase", "CAS01", NULL);
+	ck_dstr(d, "from_state", "running");
+	ck_dstr(d, "from_phase", "precheck");
+	ck_dstr(d, "to_state", "running");
+	ck_dstr(d, "to_phase", "install");
+	ck_dstr(d, "version", "8.0.685.24");
+	ck_dstr(d, "target_version", "8.1.240.6");
+	ck_dstr(d, "job", h_expect(&h, JOB_SETUP, "CAS01")->id);
 	h_setup(&h, "CAS01", 0, false);
 	h_server(&h, "CAS01", SP1);
 	h_healthy(&h, "CAS01");
@@ -265,6 +328,17 @@ START_TEST(waves_in_order_one_at_a_time)
 	ck_assert_int_eq(h.m.rollout.state, ROLLOUT_COMPLETED);
 	ck_assert_int_eq(h.nflight, 0);
 	ck_assert_ptr_nonnull(strstr(h.events, "wave 1 (ClientAccess) done"));
+	d = h_data(&h, "wave.done", "ClientAccess", NULL);
+	ck_dint(d, "wave", 1);
+	ck_dstr(d, "role", "ClientAccess");
+	ck_dint(d, "units", 2);
+	d = h_data(&h, "server.state", "ALL01", NULL);
+	ck_dstr(d, "to_state", "done");
+	ck_dstr(d, "version", "8.1.240.6");
+	d = h_data(&h, "rollout.state", "rollout", NULL);
+	ck_dstr(d, "from", "running");
+	ck_dstr(d, "to", "completed");
+	ck_dstr(d, "cause", "none");
 	h_free(&h);
 }
 END_TEST
@@ -331,6 +405,8 @@ START_TEST(setup_failure_retries_then_pauses)
 {
 	struct h h;
 	struct server *s;
+	const json_t *d;
+	const char *actor;
 	char msg[256];
 
 	h_init(&h, "\"retries\": 1, \"retry_backoff_s\": 60", INV_SMALL);
@@ -342,6 +418,14 @@ START_TEST(setup_failure_retries_then_pauses)
 	ck_assert_int_eq(s->phase, PHASE_PRECHECK);
 	ck_assert_int_eq(s->wake_at, h.now + 60000);
 	ck_assert_int_eq(h.nflight, 0);
+	d = h_data(&h, "server.phase", "CAS01", NULL);
+	ck_dstr(d, "from_phase", "install");
+	ck_dstr(d, "to_state", "running");
+	ck_dstr(d, "to_phase", "precheck");
+	ck_dint(d, "attempt", 1);
+	ck_dint(d, "attempts", 2);
+	ck_dstr(d, "error", "setup exited with code 1603");
+	ck_dint(d, "retry_in_ms", 60000);
 	h.now = s->wake_at;
 	engine_wake_server(&h.e, s, h.now);
 	h_flush(&h);
@@ -353,11 +437,40 @@ START_TEST(setup_failure_retries_then_pauses)
 	ck_assert_ptr_nonnull(strstr(h.m.rollout.reason, "CAS01"));
 	ck_assert_ptr_nonnull(strstr(h.m.rollout.reason, "1603"));
 	ck_assert_ptr_nonnull(strstr(s->last_error, "1603"));
+	/* The failure, from what to what, and the pause it caused. */
+	d = h_data(&h, "server.state", "CAS01", &actor);
+	ck_assert_str_eq(actor, "exrolld");
+	ck_dstr(d, "from_state", "running");
+	ck_dstr(d, "from_phase", "install");
+	ck_dstr(d, "to_state", "failed");
+	ck_dstr(d, "to_phase", "install");
+	ck_dstr(d, "error", "setup exited with code 1603");
+	ck_dstr(d, "reason", "setup exited with code 1603");
+	d = h_data(&h, "rollout.state", "rollout", NULL);
+	ck_dstr(d, "from", "running");
+	ck_dstr(d, "to", "paused");
+	ck_dstr(d, "cause", "failure");
+	ck_dstr(d, "reason", "server 'CAS01' failed: setup exited with code "
+	    "1603");
 	/* Retry: back to precheck, the failure pause lifts itself. */
 	ck_assert_int_eq(engine_retry(&h.e, "cas01", "uid 0 (root)", h.now, msg,
 	    sizeof(msg)), 0);
 	h_flush(&h);
 	ck_assert_int_eq(h.m.rollout.state, ROLLOUT_RUNNING);
+	d = h_data(&h, "operator", "cas01", &actor);
+	ck_assert_str_eq(actor, "uid 0 (root)");
+	ck_dstr(d, "command", "retry");
+	ck_dstr(d, "server", "cas01");
+	d = h_data(&h, "server.state", "CAS01", &actor);
+	ck_assert_str_eq(actor, "uid 0 (root)");
+	ck_dstr(d, "from_state", "failed");
+	ck_dstr(d, "to_state", "running");
+	ck_dstr(d, "to_phase", "precheck");
+	ck_assert_ptr_null(json_object_get(d, "error"));
+	d = h_data(&h, "rollout.state", "rollout", NULL);
+	ck_dstr(d, "from", "paused");
+	ck_dstr(d, "to", "running");
+	ck_dstr(d, "cause", "none");
 	h_upgrade(&h, "CAS01");
 	/* Retrying a server that has not failed is refused. */
 	ck_assert_int_eq(engine_retry(&h.e, "CAS01", "uid 0 (root)", h.now, msg,
@@ -517,6 +630,8 @@ START_TEST(ccr_service_pack_sequence)
 {
 	struct h h;
 	struct cluster *c;
+	const json_t *d;
+	const char *actor;
 	char msg[256];
 
 	/* The configuration lists MBX1A first, but MBX1B is active: the
@@ -526,7 +641,15 @@ START_TEST(ccr_service_pack_sequence)
 	h_cms(&h, "CMS1", "MBX1B", "MBX1A", "Online");
 	ck_assert_int_eq(c->step, STEP_UPGRADE_PASSIVE);
 	ck_assert_str_eq(c->original_active->name, "MBX1B");
+	d = h_data(&h, "cluster.step", "CMS1", NULL);
+	ck_dstr(d, "from", "discover");
+	ck_dstr(d, "to", "upgrade_passive");
+	ck_dstr(d, "original_active", "MBX1B");
+	ck_dstr(d, "passive", "MBX1A");
 	h_node(&h, "MBX1A", "MBX1B", "MBX1A", "Online");
+	d = h_data(&h, "cluster.checkpoint", "CMS1", NULL);
+	ck_dstr(d, "checkpoint", "failover");
+	ck_dstr(d, "target", "MBX1A");
 	/* Checkpoint: nothing happens without approval. */
 	ck_assert_int_eq(c->step, STEP_FAILOVER);
 	ck_assert_int_eq(h.nflight, 0);
@@ -536,10 +659,29 @@ START_TEST(ccr_service_pack_sequence)
 	ck_assert_int_eq(engine_approve(&h.e, "CMS1", NULL, "uid 0 (root)",
 	    h.now, msg, sizeof(msg)), 0);
 	h_flush(&h);
+	/* Who approved which checkpoint, and what was asked. */
+	d = h_data(&h, "cluster.approved", "CMS1", &actor);
+	ck_assert_str_eq(actor, "uid 0 (root)");
+	ck_dstr(d, "checkpoint", "failover");
+	ck_dstr(d, "target", "MBX1A");
+	d = h_data(&h, "operator", "CMS1", &actor);
+	ck_assert_str_eq(actor, "uid 0 (root)");
+	ck_dstr(d, "command", "approve");
+	ck_dstr(d, "cluster", "CMS1");
+	ck_assert(json_is_null(json_object_get(d, "checkpoint")));
 	/* Stop, move, /upgradeCMS, each after a status read. */
 	h_cms(&h, "CMS1", "MBX1B", "MBX1A", "Online");
+	d = h_data(&h, "cluster.action", "CMS1", NULL);
+	ck_dstr(d, "action", "cms_stop");
+	ck_dstr(d, "step", "failover");
+	ck_dstr(d, "job", h_expect(&h, JOB_CMS_STOP, "CMS1")->id);
+	ck_assert(json_is_null(json_object_get(d, "target")));
 	h_ok(&h, h_expect(&h, JOB_CMS_STOP, "CMS1"), "[]");
 	h_cms(&h, "CMS1", "MBX1B", "MBX1A", "Offline");
+	d = h_data(&h, "cluster.move", "CMS1", NULL);
+	ck_dstr(d, "action", "cms_move");
+	ck_dstr(d, "job", h_expect(&h, JOB_CMS_MOVE, "CMS1")->id);
+	ck_dstr(d, "target", "MBX1A");
 	ck_assert_ptr_nonnull(strstr(h_expect(&h, JOB_CMS_MOVE, "CMS1")->request,
 	    "\"MBX1A\""));
 	h_ok(&h, h_expect(&h, JOB_CMS_MOVE, "CMS1"), "[]");
@@ -619,6 +761,12 @@ START_TEST(ccr_unexpected_state_blocks)
 	ck_assert_int_eq(h.m.rollout.state, ROLLOUT_PAUSED);
 	ck_assert_ptr_nonnull(strstr(h.m.rollout.reason, "Failed"));
 	ck_assert_int_eq(h.nflight, 0);
+	{
+		const json_t *d = h_data(&h, "cluster.blocked", "CMS1", NULL);
+
+		ck_dstr(d, "step", "discover");
+		ck_dstr(d, "reason", c->last_error);
+	}
 	ck_assert_int_eq(engine_retry(&h.e, "CMS1", "uid 0 (root)", h.now, msg,
 	    sizeof(msg)), 0);
 	h_flush(&h);
@@ -671,6 +819,15 @@ START_TEST(install_waits_when_it_would_overrun_the_window)
 	ck_assert_int_eq(h_count(&h, JOB_SETUP), 0);
 	ck_assert_ptr_nonnull(strstr(s->wait_note, "past the window's end"));
 	ck_assert_ptr_nonnull(strstr(h.events, "server.waiting CAS01"));
+	{
+		const json_t *d = h_data(&h, "server.waiting", "CAS01", NULL);
+		char t[TIME_RFC3339_LEN];
+
+		ck_dstr(d, "what", "setup");
+		ck_dint(d, "expected_ms", 14400000);
+		ck_dstr(d, "window_closes_at", time_format_rfc3339(T0 + 3600000,
+		    t, sizeof(t)));
+	}
 	/* The window closes, and the next one is long enough. */
 	h.now = T0 + 3600000;
 	engine_window(&h.e, &closed, h.now);

@@ -3,7 +3,8 @@
  * opening and migrating, refusing what is not ours or is damaged, the lock
  * between two processes, the one-transaction rule (a state and its event
  * are stored together or not at all), the inventory check on later starts,
- * and jobs in flight coming back to the outbox byte for byte.
+ * jobs in flight coming back to the outbox byte for byte, and events with
+ * their data, including a state file of schema 1 migrated to 2.
  *
  * The tests read the file with their own SQLite connection, so they check
  * what is on disk, not what the store says it wrote.
@@ -240,7 +241,12 @@ START_TEST(migrates_from_empty)
 	ck_assert_int_eq(st.st_mode & 0777, 0600);
 	store_close(s);
 
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), store_schema_latest());
+	/* Straight from nothing to the latest schema, 2: every migration
+	 * applied, events with their data column. */
+	ck_assert_int_eq(store_schema_latest(), 2);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_table_info("
+	    "'events') WHERE name = 'data'"), 1);
 	ck_assert_int_eq(raw_int("PRAGMA application_id"), APP_ID);
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		char sql[128];
@@ -267,19 +273,157 @@ END_TEST
 
 START_TEST(refuses_newer_schema)
 {
-	char sql[64], want[128];
 	sqlite3 *h;
 
 	store_close(open_ok());
 	h = raw_open();
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-	    store_schema_latest() + 1);
-	raw_exec(h, sql);
+	raw_exec(h, "PRAGMA user_version = 3");
 	sqlite3_close(h);
-	snprintf(want, sizeof(want), "was written by a newer exroll (schema %d, "
-	    "this build knows %d)", store_schema_latest() + 1,
-	    store_schema_latest());
-	open_fails(-EPROTO, want);
+	open_fails(-EPROTO, "was written by a newer exroll (schema 3, this "
+	    "build knows 2)");
+	/* Refused, and left alone. */
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 3);
+}
+END_TEST
+
+/*
+ * A state file of schema 1, made here the way exroll 1 made it: the SQL of
+ * schema/001_initial.sql as it is in the source tree, application_id and
+ * user_version 1, a rollout with its inventory and two events without
+ * data, and CAS01 in its precheck.
+ */
+static void
+make_schema1_file(void)
+{
+	char *path = tu_src_path("schema/001_initial.sql");
+	char *sql = tu_read_file(path), app[96], rows[2048];
+	sqlite3 *h = NULL;
+
+	ck_assert_msg(sql != NULL, "cannot read %s", path);
+	ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+	raw_exec(h, "PRAGMA journal_mode = WAL; BEGIN IMMEDIATE");
+	raw_exec(h, sql);
+	snprintf(app, sizeof(app), "PRAGMA application_id = %d; "
+	    "PRAGMA user_version = 1", APP_ID);
+	raw_exec(h, app);
+	snprintf(rows, sizeof(rows),
+	    "INSERT INTO servers (name, roles, cluster) VALUES"
+	    "  ('CAS01', 'ClientAccess', NULL), ('HUB01', 'HubTransport', NULL),"
+	    "  ('MBX1A', 'Mailbox', 'CMS1'), ('MBX1B', 'Mailbox', 'CMS1');"
+	    "INSERT INTO clusters (name, node_a, node_b)"
+	    "  VALUES ('CMS1', 'MBX1A', 'MBX1B');"
+	    "INSERT INTO rollout (id, state, pause_cause, nonce, job_seq,"
+	    "  target_version, created_at, updated_at)"
+	    "  VALUES (1, 'running', 'none', '0123456789ab', 0, '8.1.240.6',"
+	    "  %lld, %lld);"
+	    "INSERT INTO events (time, kind, subject, message, actor)"
+	    "  VALUES (%lld, 'rollout.created', 'rollout', 'rollout created: "
+	    "4 servers, 1 cluster, target 8.1.240.6', 'exrolld');"
+	    "UPDATE servers SET state = 'running', phase = 'precheck',"
+	    "  started_at = %lld, phase_started_at = %lld WHERE name = 'CAS01';"
+	    "INSERT INTO events (time, kind, subject, message, actor)"
+	    "  VALUES (%lld, 'server.state', 'CAS01', 'pending -> precheck: "
+	    "started', 'exrolld');",
+	    (long long)T0, (long long)T0, (long long)T0, (long long)T0 + 1,
+	    (long long)T0 + 1, (long long)T0 + 1);
+	raw_exec(h, rows);
+	raw_exec(h, "COMMIT");
+	sqlite3_close(h);
+	free(sql);
+	free(path);
+}
+
+START_TEST(migrates_from_version_1)
+{
+	struct config *cfg = cfg_make(base_cfg);
+	struct model m;
+	struct store *s;
+	json_t *evs, *ev, *d;
+	char *text;
+	sqlite3 *h;
+	int rc;
+
+	make_schema1_file();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_table_info("
+	    "'events') WHERE name = 'data'"), 0);
+
+	/* The daemon's start: migration 2, then the stored rollout. */
+	s = start(cfg, &m);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int("PRAGMA application_id"), APP_ID);
+	ck_assert_str_eq(m.rollout.nonce, "0123456789ab");
+	ck_assert_int_eq(model_server(&m, "CAS01")->state, SERVER_RUNNING);
+	ck_assert_int_eq(model_server(&m, "CAS01")->phase, PHASE_PRECHECK);
+	ck_assert_ptr_null(m.events);	/* nothing new was created */
+
+	/* The old events, intact, without data: nothing is made up. */
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM events WHERE "
+	    "data IS NULL"), 2);
+	evs = store_events(s, 0, 0);
+	ck_assert_int_eq(json_array_size(evs), 2);
+	ev = json_array_get(evs, 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(ev, "seq")), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(ev, "kind")),
+	    "server.state");
+	ck_assert_str_eq(json_string_value(json_object_get(ev, "message")),
+	    "pending -> precheck: started");
+	ck_assert_str_eq(json_string_value(json_object_get(ev, "time")),
+	    "2026-11-18T11:06:40.001Z");
+	ck_assert(json_is_null(json_object_get(ev, "data")));
+	json_decref(evs);
+
+	/* New events carry their data, in the same commit as their state. */
+	model_server(&m, "CAS01")->phase = PHASE_INSTALL;
+	model_touch(&m, &model_server(&m, "CAS01")->dirty);
+	ck_assert_int_eq(model_event_data(&m, T0 + 5, "server.phase", "CAS01",
+	    "exrolld", json_pack("{s:s, s:s, s:s, s:s, s:s}", "from_state",
+	    "running", "from_phase", "precheck", "to_state", "running",
+	    "to_phase", "install", "job", "exr-0123456789ab-00000001"),
+	    "precheck -> install: setup started"), 0);
+	commit_ok(s, &m);
+	text = raw_text("SELECT data FROM events WHERE seq = 3");
+	ck_assert_str_eq(text, "{\"from_state\":\"running\",\"from_phase\":"
+	    "\"precheck\",\"to_state\":\"running\",\"to_phase\":\"install\","
+	    "\"job\":\"exr-0123456789ab-00000001\"}");
+	free(text);
+	text = raw_text("SELECT phase FROM servers WHERE name = 'CAS01'");
+	ck_assert_str_eq(text, "install");
+	free(text);
+	evs = store_events(s, 2, 0);
+	ck_assert_int_eq(json_array_size(evs), 1);
+	d = json_object_get(json_array_get(evs, 0), "data");
+	ck_assert(json_is_object(d));
+	ck_assert_str_eq(json_string_value(json_object_get(d, "to_phase")),
+	    "install");
+	json_decref(evs);
+
+	/* The column keeps its promise whoever writes: a JSON object or
+	 * nothing; and the log stays append-only, old rows included. */
+	h = raw_open();
+	rc = sqlite3_exec(h, "INSERT INTO events (time, kind, subject, message,"
+	    " actor, data) VALUES (1, 'x', 'y', 'z', 'w', '[1]')", NULL, NULL,
+	    NULL);
+	ck_assert_int_eq(rc, SQLITE_CONSTRAINT);
+	rc = sqlite3_exec(h, "INSERT INTO events (time, kind, subject, message,"
+	    " actor, data) VALUES (1, 'x', 'y', 'z', 'w', '{\"a\":')", NULL,
+	    NULL, NULL);
+	ck_assert_int_eq(rc, SQLITE_CONSTRAINT);
+	rc = sqlite3_exec(h, "UPDATE events SET data = '{}' WHERE seq = 1",
+	    NULL, NULL, NULL);
+	ck_assert_int_ne(rc, SQLITE_OK);
+	ck_assert_ptr_nonnull(strstr(sqlite3_errmsg(h), "append-only"));
+	sqlite3_close(h);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM events"), 3);
+
+	/* Opening again applies nothing more. */
+	store_close(s);
+	model_free(&m);
+	s = start(cfg, &m);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	store_close(s);
+	model_free(&m);
+	config_free(cfg);
 }
 END_TEST
 
@@ -458,6 +602,14 @@ START_TEST(first_start_creates_rollout)
 	    "exrolld");
 	ck_assert_str_eq(json_string_value(json_object_get(ev, "message")),
 	    "rollout created: 4 servers, 1 cluster, target 8.1.240.6");
+	/* The same facts as data, for programs. */
+	{
+		json_t *want = json_pack("{s:i, s:i, s:s}", "servers", 4,
+		    "clusters", 1, "target_version", "8.1.240.6");
+
+		ck_assert(json_equal(json_object_get(ev, "data"), want));
+		json_decref(want);
+	}
 	json_decref(evs);
 	store_close(s);
 	model_free(&m);
@@ -630,13 +782,28 @@ START_TEST(events_since_and_limit)
 	struct store *s = start(cfg, &m);
 	json_t *evs, *one;
 
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 4; i++)
 		ck_assert_int_eq(model_event(&m, T0 + i, "test.tick", "HUB01",
 		    "uid 1000 (alice)", "tick %d", i), 0);
+	/* Data must be an object; NULL is a builder out of memory. */
+	ck_assert_int_eq(model_event_data(&m, T0, "test.tick", "HUB01", "x",
+	    json_integer(4), "tick"), -EINVAL);
+	ck_assert_int_eq(model_event_data(&m, T0, "test.tick", "HUB01", "x",
+	    NULL, "tick"), -ENOMEM);
+	/* A reason cut in the middle of a UTF-8 sequence still makes valid
+	 * data: model_json_text() replaces what is not UTF-8. */
+	ck_assert_int_eq(model_event_data(&m, T0 + 4, "test.tick", "HUB01",
+	    "uid 1000 (alice)", json_pack("{s:i, s:o}", "tick", 4, "note",
+	    model_json_text("caf\xc3")), "tick %d", 4), 0);
 	ck_assert_int_eq(store_commit(s, &m), 0);
-	/* store_event_json shows a queued event as store_events shows it. */
+	/* store_event_json shows a queued event as store_events shows it,
+	 * data included. */
 	one = store_event_json(m.events_tail);
 	ck_assert_int_eq(json_integer_value(json_object_get(one, "seq")), 6);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(one,
+	    "data"), "note")), "caf?");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
+	    one, "data"), "tick")), 4);
 	ck_assert_str_eq(json_string_value(json_object_get(one, "time")),
 	    "2026-11-18T11:06:40.004Z");
 	model_after_commit(&m, NULL, NULL);
@@ -972,6 +1139,7 @@ store_suite(void)
 	tcase_add_checked_fixture(open, setup, teardown);
 	tcase_add_test(open, migrates_from_empty);
 	tcase_add_test(open, refuses_newer_schema);
+	tcase_add_test(open, migrates_from_version_1);
 	tcase_add_test(open, refuses_foreign_database);
 	tcase_add_test(open, failed_migration_rolls_back);
 	tcase_add_test(open, refuses_garbage_file);
