@@ -827,6 +827,34 @@ section_phases(struct doc *d, const json_t *rep)
 	doc_table(d, &t);
 }
 
+/* Events written before the state file had event data (schema 2): the
+ * report shows them as they were instead of guessing from their text. */
+static void
+section_raw(struct doc *d, const json_t *rep)
+{
+	static const char *const head[] = { "Seq", "Time", "Subject", "Kind",
+		"Message" };
+	const json_t *raw = json_object_get(rep, "raw_events");
+	struct ctl_table t;
+	size_t i;
+	json_t *o;
+
+	if (json_array_size(raw) == 0)
+		return;
+	doc_heading(d, 2, "Events without data (written by an older exroll)");
+	doc_table_begin(d, &t, 5, head);
+	json_array_foreach(raw, i, o) {
+		char seq[24], t1[48];
+		const char *row[5] = { seq, when(o, "time", t1, sizeof(t1)),
+			jstr(o, "subject"), jstr(o, "kind"), jstr(o, "message") };
+
+		snprintf(seq, sizeof(seq), "%lld",
+		    (long long)json_integer_value(json_object_get(o, "seq")));
+		ctl_table_row(&t, row);
+	}
+	doc_table(d, &t);
+}
+
 static void
 report_render(FILE *f, const json_t *rep, enum doc_format fmt)
 {
@@ -841,6 +869,7 @@ report_render(FILE *f, const json_t *rep, enum doc_format fmt)
 	section_operators(&d, rep);
 	section_errors(&d, rep);
 	section_phases(&d, rep);
+	section_raw(&d, rep);
 }
 
 void

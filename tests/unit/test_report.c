@@ -847,6 +847,19 @@ START_TEST(in_flight_spans_end_now)
 }
 END_TEST
 
+static char *
+render(void (*fn)(FILE *, const json_t *), const json_t *rep)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(m);
+	fn(m, rep);
+	fclose(m);
+	return buf;
+}
+
 START_TEST(pages_and_odd_events)
 {
 	struct fx f;
@@ -938,6 +951,17 @@ START_TEST(pages_and_odd_events)
 		    "moving CMS1 to MBX1B (job exr-0123456789ab-00000099)");
 		ck_assert_str_eq(js(json_array_get(raw, 3), "actor"), SYS);
 		ck_time(json_array_get(raw, 3), "time", "30 08:00:00");
+	}
+	{
+		/* People see them too, in text and in Markdown. */
+		char *txt = render(ctl_text_report, paged);
+		char *md = render(ctl_markdown_report, paged);
+
+		ck_assert_ptr_nonnull(strstr(txt, "Events without data"));
+		ck_assert_ptr_nonnull(strstr(txt, "moving CMS1 to MBX1B"));
+		ck_assert_ptr_nonnull(strstr(md, "## Events without data"));
+		free(txt);
+		free(md);
 	}
 	json_decref(paged);
 	/* Not an array: refused. */
@@ -1224,19 +1248,6 @@ check_golden(const char *name, const char *text)
 	}
 	free(want);
 	free(path);
-}
-
-static char *
-render(void (*fn)(FILE *, const json_t *), const json_t *rep)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-
-	ck_assert_ptr_nonnull(m);
-	fn(m, rep);
-	fclose(m);
-	return buf;
 }
 
 static void
