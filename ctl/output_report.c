@@ -494,16 +494,20 @@ cluster_approvals(struct doc *d, const json_t *rep, const json_t *c)
 	doc_table(d, &t);
 }
 
-struct action_row {
+/* A row gathered from several lists, sorted by time; entries of equal
+ * times keep the order they were met in (qsort is not stable). */
+struct timed_row {
 	const char *time;		/* RFC 3339 UTC: sorts as text */
-	const json_t *entry;
 	size_t order;
+	const json_t *entry;
+	const char *unit;		/* errors: the unit's name */
+	const char *in;			/* errors: phase, step or "notice" */
 };
 
 static int
-action_cmp(const void *a, const void *b)
+timed_cmp(const void *a, const void *b)
 {
-	const struct action_row *x = a, *y = b;
+	const struct timed_row *x = a, *y = b;
 	int c = strcmp(x->time, y->time);
 
 	if (c != 0)
@@ -519,7 +523,7 @@ cluster_actions(struct doc *d, const json_t *c)
 	const json_t *lists[2] = { json_object_get(c, "actions"),
 		json_object_get(c, "moves") };
 	size_t n = json_array_size(lists[0]) + json_array_size(lists[1]), k = 0;
-	struct action_row *rows;
+	struct timed_row *rows;
 	struct ctl_table t;
 	char title[64];
 
@@ -545,7 +549,7 @@ cluster_actions(struct doc *d, const json_t *c)
 			k++;
 		}
 	}
-	qsort(rows, k, sizeof(*rows), action_cmp);
+	qsort(rows, k, sizeof(*rows), timed_cmp);
 	doc_table_begin(d, &t, 3, head);
 	for (size_t i = 0; i < k; i++) {
 		char t1[48];
@@ -709,32 +713,13 @@ section_operators(struct doc *d, const json_t *rep)
 	doc_table(d, &t);
 }
 
-struct error_row {
-	const char *time;
-	const char *unit;
-	const char *in;
-	const char *message;
-	size_t order;
-};
-
-static int
-error_cmp(const void *a, const void *b)
-{
-	const struct error_row *x = a, *y = b;
-	int c = strcmp(x->time, y->time);
-
-	if (c != 0)
-		return c;
-	return x->order < y->order ? -1 : x->order > y->order;
-}
-
 /* Every error and notice of every unit, in the order they happened. */
 static void
 section_errors(struct doc *d, const json_t *rep)
 {
 	static const char *const head[] = { "Time", "Unit", "In", "Message" };
 	const json_t *units = json_object_get(rep, "units");
-	struct error_row *rows = NULL;
+	struct timed_row *rows = NULL;
 	size_t i, n = 0, k = 0;
 	struct ctl_table t;
 	json_t *u;
@@ -765,18 +750,18 @@ section_errors(struct doc *d, const json_t *rep)
 				rows[k].in = l == 1 ? "notice" :
 				    jstr(e, "phase") != NULL ? jstr(e, "phase") :
 				    jstr(e, "step");
-				rows[k].message = jstr(e, "message");
+				rows[k].entry = e;
 				rows[k].order = k;
 				k++;
 			}
 		}
 	}
-	qsort(rows, k, sizeof(*rows), error_cmp);
+	qsort(rows, k, sizeof(*rows), timed_cmp);
 	doc_table_begin(d, &t, 4, head);
 	for (i = 0; i < k; i++) {
 		char t1[48];
 		const char *row[4] = { when_str(rows[i].time, t1, sizeof(t1)),
-			rows[i].unit, rows[i].in, rows[i].message };
+			rows[i].unit, rows[i].in, jstr(rows[i].entry, "message") };
 
 		ctl_table_row(&t, row);
 	}
