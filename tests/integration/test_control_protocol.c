@@ -18,164 +18,63 @@
 #include <check.h>
 #include <errno.h>
 #include <grp.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
 
-#define ORG "contrib/examples/exroll.json"
-
-struct rig {
-	char *dir;
-	char *org;
-	char *cfg;
-	char *sock;
-	struct tu_sim sim;
-	struct tu_daemon d;
-	bool have_daemon;
-};
-
-/* What the tests started, one "pid dir" line each, in a file named
- * before any test runs. A failed assertion ends a test's process at once
- * (Check forks one per test and runs no teardown after a failure), which
- * would leave its simulator and daemon running; main() reads this file
- * at the end and kills whatever is still there. */
-static char registry[256];
-
+/* The example organization, time x7200, rehearsal timings, two mailbox
+ * units at once; policy: more policy members, top: more top-level ones
+ * (each may be NULL). The daemon started. */
 static void
-rig_note(const struct rig *r)
-{
-	FILE *f = fopen(registry, "a");
-
-	if (f == NULL)
-		return;
-	if (r->sim.proc.pid > 0)
-		fprintf(f, "%d %s\n", (int)r->sim.proc.pid, r->dir);
-	if (r->have_daemon && r->d.proc.pid > 0)
-		fprintf(f, "%d %s\n", (int)r->d.proc.pid, r->dir);
-	fclose(f);
-}
-
-/* Kills what a failed test left running (checking, through its command
- * line, that the pid is still ours) and removes its directory. */
-static void
-rig_reap_leftovers(void)
-{
-	FILE *f = fopen(registry, "r");
-	char line[600], dir[512], cmd[4096];
-	int pid;
-
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char path[64];
-		FILE *c;
-		size_t n;
-
-		if (sscanf(line, "%d %511s", &pid, dir) != 2 || pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-		if ((c = fopen(path, "r")) != NULL) {
-			n = fread(cmd, 1, sizeof(cmd) - 1, c);
-			fclose(c);
-			for (size_t i = 0; i < n; i++)
-				if (cmd[i] == '\0')
-					cmd[i] = ' ';
-			cmd[n] = '\0';
-			if (strstr(cmd, dir) != NULL) {
-				fprintf(stderr, "killing pid %d left by a failed "
-				    "test\n", pid);
-				kill(pid, SIGKILL);
-			}
-		}
-		tu_rmrf(dir);
-	}
-	fclose(f);
-	unlink(registry);
-}
-
-/* extra: more members of the configuration's top level (with a leading
- * comma), policy: more policy members. */
-static void
-rig_start(struct rig *r, const char *policy, const char *extra,
+rig_start(struct tu_rig *r, const char *policy, const char *top,
     const char *const sim_extra[])
 {
 	const char *args[32] = { "--time-scale", "7200", "--seed", "5", NULL };
-	char head[4096], *state;
+	char pol[1024];
 	size_t n = 4;
 
-	int rc;
-
-	memset(r, 0, sizeof(*r));
-	r->dir = tu_tmpdir("ctlint");
-	ck_assert_ptr_nonnull(r->dir);
-	r->org = tu_src_path(ORG);
 	for (size_t i = 0; sim_extra != NULL && sim_extra[i] && n < 30; i++)
 		args[n++] = sim_extra[i];
 	args[n] = NULL;
-	ck_assert_int_eq(tu_sim_start(&r->sim, r->dir, r->org, args), 0);
-	r->sock = tu_path(r->dir, "control.sock");
-	state = tu_path(r->dir, "state.db");
-	snprintf(head, sizeof(head),
-	    "\"state_file\": \"%s\", \"socket\": \"%s\",\n"
-	    "  \"gateway\": {\"url\": \"%s\", \"request_timeout_s\": 5, "
-	    "\"poll_interval_s\": 0.05},\n"
-	    "  \"policy\": {\"max_parallel\": {\"Mailbox\": 2}, "
-	    "\"verify_interval_s\": 0.1, \"verify_timeout_s\": 60, "
-	    "\"retry_backoff_s\": 0.2, \"install_timeout_s\": 120%s%s}%s",
-	    state, r->sock, r->sim.url, policy ? ", " : "",
-	    policy ? policy : "", extra ? extra : "");
-	free(state);
-	r->cfg = tu_compose_config(r->dir, "exroll.json", head, r->org);
-	ck_assert_ptr_nonnull(r->cfg);
-	rig_note(r);
-	rc = tu_daemon_start(&r->d, r->dir, r->cfg, r->sock, NULL);
-	r->have_daemon = true;
-	rig_note(r);
-	ck_assert_int_eq(rc, 0);
+	ck_assert_int_lt(snprintf(pol, sizeof(pol), "\"max_parallel\": "
+	    "{\"Mailbox\": 2}, \"verify_timeout_s\": 60, "
+	    "\"install_timeout_s\": 120%s%s", policy ? ", " : "",
+	    policy ? policy : ""), (int)sizeof(pol));
+	ck_assert_int_eq(tu_rig_start(r, "ctlint", NULL,
+	    "\"request_timeout_s\": 5", pol, top, args), 0);
+	ck_assert_int_eq(tu_rig_daemon(r), 0);
 }
 
 static void
-rig_stop(struct rig *r)
+rig_stop(struct tu_rig *r)
 {
 	struct stat st;
 
-	if (r->have_daemon) {
-		ck_assert(tu_kill_wait(&r->d.proc, SIGTERM, tu_ms(10000)));
-		/* A clean stop: exit 0 (a sanitizer's report would not be)
-		 * and the socket removed. */
-		if (!WIFEXITED(r->d.proc.status) ||
-		    WEXITSTATUS(r->d.proc.status) != 0) {
-			char *o = tu_proc_output(&r->d.proc);
+	ck_assert(tu_kill_wait(&r->d.proc, SIGTERM, tu_ms(10000)));
+	/* A clean stop: exit 0 (a sanitizer's report would not be) and the
+	 * socket removed. */
+	if (!WIFEXITED(r->d.proc.status) ||
+	    WEXITSTATUS(r->d.proc.status) != 0) {
+		char *o = tu_proc_output(&r->d.proc);
 
-			ck_abort_msg("exrolld did not stop cleanly:\n%s", o);
-		}
-		ck_assert(lstat(r->sock, &st) != 0 && errno == ENOENT);
-		tu_daemon_free(&r->d);
+		ck_abort_msg("exrolld did not stop cleanly:\n%s", o);
 	}
-	tu_sim_stop(&r->sim);
-	tu_rmrf(r->dir);
-	free(r->dir);
-	free(r->org);
-	free(r->cfg);
-	free(r->sock);
+	ck_assert(lstat(r->sock, &st) != 0 && errno == ENOENT);
+	tu_rig_stop(r);
 }
 
 /* The frozen rig: one window, long past. */
 static void
-rig_frozen(struct rig *r)
+rig_frozen(struct tu_rig *r)
 {
-	rig_start(r, NULL, ",\n  \"windows\": [{\"from\": \"2001-01-01T00:00\", "
+	rig_start(r, NULL, "\"windows\": [{\"from\": \"2001-01-01T00:00\", "
 	    "\"to\": \"2001-01-02T00:00\"}]", NULL);
 }
 
@@ -221,7 +120,7 @@ conn_answer(struct tu_conn *c)
 /* ---- requests on a fresh connection ---------------------------------- */
 
 static json_t *
-req(struct rig *r, const char *line)
+req(struct tu_rig *r, const char *line)
 {
 	json_t *resp = tu_ctl(r->sock, line);
 
@@ -230,7 +129,7 @@ req(struct rig *r, const char *line)
 }
 
 static json_t *
-ok(struct rig *r, const char *line)
+ok(struct tu_rig *r, const char *line)
 {
 	json_t *resp = req(r, line), *res;
 
@@ -244,7 +143,7 @@ ok(struct rig *r, const char *line)
 /* The error code of the answer to line, with its message containing
  * needle (when given). */
 static void
-fails(struct rig *r, const char *line, const char *code, const char *needle)
+fails(struct tu_rig *r, const char *line, const char *code, const char *needle)
 {
 	json_t *resp = req(r, line);
 	json_t *err = json_object_get(resp, "error");
@@ -275,7 +174,7 @@ is_time_or_null(const json_t *v)
 
 START_TEST(test_read_commands)
 {
-	struct rig r;
+	struct tu_rig r;
 	json_t *st, *v, *arr, *it;
 	size_t i;
 
@@ -416,7 +315,7 @@ END_TEST
 
 START_TEST(test_mutating_commands_and_errors)
 {
-	struct rig r;
+	struct tu_rig r;
 	json_t *v, *arr, *it;
 	char actor[64];
 	size_t i;
@@ -531,13 +430,7 @@ START_TEST(test_mutating_commands_and_errors)
 
 	/* Durable before the answer: a restart shows the same state. */
 	ck_assert(tu_kill_wait(&r.d.proc, SIGKILL, tu_ms(10000)));
-	tu_daemon_free(&r.d);
-	{
-		int rc = tu_daemon_start(&r.d, r.dir, r.cfg, r.sock, NULL);
-
-		rig_note(&r);
-		ck_assert_int_eq(rc, 0);
-	}
+	ck_assert_int_eq(tu_rig_daemon(&r), 0);
 	v = ok(&r, "{\"cmd\": \"servers\", \"state\": \"skipped\"}");
 	ck_assert_int_eq(json_array_size(v), 1);
 	json_decref(v);
@@ -550,7 +443,7 @@ END_TEST
 
 START_TEST(test_ids_and_pipelining)
 {
-	struct rig r;
+	struct tu_rig r;
 	struct tu_conn c;
 	json_t *v;
 	char line[160];
@@ -631,7 +524,7 @@ END_TEST
 START_TEST(test_two_hundred_clients)
 {
 	enum { N = 200 };
-	struct rig r;
+	struct tu_rig r;
 	struct tu_conn *cs = calloc(N, sizeof(*cs));
 	char line[96];
 
@@ -661,7 +554,7 @@ END_TEST
 
 START_TEST(test_foreign_uid_refused)
 {
-	struct rig r;
+	struct tu_rig r;
 	struct stat st;
 	pid_t pid;
 	int status;
@@ -717,42 +610,6 @@ START_TEST(test_foreign_uid_refused)
 }
 END_TEST
 
-static bool
-proc_exited(void *arg)
-{
-	return tu_proc_exited(arg);
-}
-
-/* Runs build/exrollctl --socket SOCK args...; returns its exit status and
- * its output in *out. */
-static int
-exrollctl(struct rig *r, const char *const *args, char **out)
-{
-	static int runs;
-	char *bin = tu_build_path("exrollctl");
-	char name[32], *log;
-	char *argv[16];
-	struct tu_proc p;
-	size_t n = 0;
-
-	snprintf(name, sizeof(name), "exrollctl-%d.out", ++runs);
-	log = tu_path(r->dir, name);
-	argv[n++] = bin;
-	argv[n++] = (char *)"--socket";
-	argv[n++] = r->sock;
-	for (size_t i = 0; args[i] != NULL && n < 15; i++)
-		argv[n++] = (char *)args[i];
-	argv[n] = NULL;
-	ck_assert_int_eq(tu_spawn(&p, log, argv), 0);
-	ck_assert(tu_wait(proc_exited, &p, tu_ms(20000)));
-	*out = tu_proc_output(&p);
-	n = WIFEXITED(p.status) ? (size_t)WEXITSTATUS(p.status) : 99;
-	tu_proc_free(&p);
-	free(bin);
-	free(log);
-	return (int)n;
-}
-
 struct follow_wait {
 	const char *path;
 	const char *needle;
@@ -777,28 +634,28 @@ START_TEST(test_exrollctl_against_daemon)
 	static const char *const bad[] = { "approve", "CMS9", NULL };
 	static const char *const usage[] = { "approve", NULL };
 	static const char *const pause[] = { "pause", "window", "check", NULL };
-	struct rig r;
+	struct tu_rig r;
 	json_t *j;
 	char *out;
 
 	rig_frozen(&r);
-	ck_assert_int_eq(exrollctl(&r, status, &out), 0);
+	ck_assert_int_eq(tu_rig_exrollctl(&r, status, &out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "Rollout waiting_window"));
 	ck_assert_ptr_nonnull(strstr(out, "0/13 servers"));
 	free(out);
-	ck_assert_int_eq(exrollctl(&r, servers, &out), 0);
+	ck_assert_int_eq(tu_rig_exrollctl(&r, servers, &out), 0);
 	j = json_loads(out, 0, NULL);
 	ck_assert_msg(json_is_array(j), "--json output: %s", out);
 	ck_assert_int_eq(json_array_size(j), 6);
 	json_decref(j);
 	free(out);
-	ck_assert_int_eq(exrollctl(&r, bad, &out), 1);
+	ck_assert_int_eq(tu_rig_exrollctl(&r, bad, &out), 1);
 	ck_assert_ptr_nonnull(strstr(out, "no cluster 'CMS9'"));
 	ck_assert_ptr_nonnull(strstr(out, "not_found"));
 	free(out);
-	ck_assert_int_eq(exrollctl(&r, usage, &out), 2);
+	ck_assert_int_eq(tu_rig_exrollctl(&r, usage, &out), 2);
 	free(out);
-	ck_assert_int_eq(exrollctl(&r, pause, &out), 0);
+	ck_assert_int_eq(tu_rig_exrollctl(&r, pause, &out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "rollout paused"));
 	free(out);
 	/* The reason's words, joined, reached the event log. */
@@ -849,12 +706,12 @@ START_TEST(test_exrollctl_against_daemon)
 	rig_stop(&r);
 	/* No daemon: 3. */
 	{
-		struct rig gone = { 0 };
+		struct tu_rig gone = { 0 };
 		static const char *const ping[] = { "ping", NULL };
 
 		gone.dir = tu_tmpdir("ctlgone");
 		gone.sock = tu_path(gone.dir, "none.sock");
-		ck_assert_int_eq(exrollctl(&gone, ping, &out), 3);
+		ck_assert_int_eq(tu_rig_exrollctl(&gone, ping, &out), 3);
 		ck_assert_ptr_nonnull(strstr(out, "none.sock"));
 		free(out);
 		tu_rmrf(gone.dir);
@@ -866,51 +723,24 @@ END_TEST
 
 /* ---- steered rig ------------------------------------------------------ */
 
-struct steer {
-	struct rig *r;
-	json_t *status;
-};
-
-static bool
-steer_poll(struct steer *w)
-{
-	json_decref(w->status);
-	w->status = tu_ctl_cmd(w->r->sock, "status", NULL);
-	return w->status != NULL;
-}
-
 static bool
 failed_has_cas01(void *arg)
 {
-	struct steer *w = arg;
-	json_t *f;
-
-	if (!steer_poll(w))
-		return false;
-	f = json_object_get(w->status, "failed");
-	return json_array_size(f) == 1 &&
+	json_t *st = tu_rig_status(arg), *f = json_object_get(st, "failed");
+	bool yes = json_array_size(f) == 1 &&
 	    strcmp(json_string_value(json_array_get(f, 0)), "CAS01") == 0 &&
-	    strcmp(tu_jstr(w->status, "state"), "paused") == 0;
-}
+	    strcmp(tu_jstr(st, "state"), "paused") == 0;
 
-static bool
-checkpoint_or_done(void *arg)
-{
-	struct steer *w = arg;
-
-	if (!steer_poll(w))
-		return false;
-	return strcmp(tu_jstr(w->status, "state"), "completed") == 0 ||
-	    json_array_size(json_object_get(w->status, "pending_checkpoints"));
+	json_decref(st);
+	return yes;
 }
 
 START_TEST(test_steered_rollout_with_stalled_watcher)
 {
 	static const char *const sim[] = { "--fail-setup", "CAS01", NULL };
-	struct rig r;
-	struct steer w = { &r, NULL };
+	struct tu_rig r;
 	struct tu_conn stalled, watcher;
-	json_t *v, *evs, *it, *seen;
+	json_t *v, *evs, *it, *seen, *st = NULL;
 	json_int_t m0 = 0, last = 0;
 	size_t i;
 	int approvals = 0;
@@ -937,7 +767,7 @@ START_TEST(test_steered_rollout_with_stalled_watcher)
 	seen = json_object();
 
 	/* Setup fails on CAS01: the rollout pauses for the operator. */
-	ck_assert_msg(tu_wait(failed_has_cas01, &w, tu_ms(60000)),
+	ck_assert_msg(tu_wait(failed_has_cas01, &r, tu_ms(60000)),
 	    "CAS01 never failed");
 	v = ok(&r, "{\"cmd\": \"servers\", \"state\": \"failed\"}");
 	ck_assert_int_eq(json_array_size(v), 1);
@@ -948,7 +778,7 @@ START_TEST(test_steered_rollout_with_stalled_watcher)
 	ck_assert_str_eq(tu_jstr(v, "server"), "CAS01");
 	ck_assert_str_eq(tu_jstr(v, "state"), "running");
 	json_decref(v);
-	ck_assert_msg(tu_wait(failed_has_cas01, &w, tu_ms(60000)),
+	ck_assert_msg(tu_wait(failed_has_cas01, &r, tu_ms(60000)),
 	    "CAS01 did not fail again");
 	v = ok(&r, "{\"cmd\": \"skip\", \"server\": \"CAS01\", \"reason\": "
 	    "\"setup keeps failing; ticket 4711\"}");
@@ -959,11 +789,13 @@ START_TEST(test_steered_rollout_with_stalled_watcher)
 	for (;;) {
 		json_t *cps, *cp;
 
-		ck_assert_msg(tu_wait(checkpoint_or_done, &w, tu_ms(90000)),
+		json_decref(st);
+		st = tu_rig_wait_checkpoint(&r, tu_ms(90000));
+		ck_assert_msg(st != NULL,
 		    "no progress to a checkpoint or the end");
-		if (strcmp(tu_jstr(w.status, "state"), "completed") == 0)
+		if (strcmp(tu_jstr(st, "state"), "completed") == 0)
 			break;
-		cps = json_object_get(w.status, "pending_checkpoints");
+		cps = json_object_get(st, "pending_checkpoints");
 		json_array_foreach(cps, i, cp) {
 			char line[160];
 
@@ -979,13 +811,12 @@ START_TEST(test_steered_rollout_with_stalled_watcher)
 		}
 	}
 	ck_assert_int_eq(approvals, 4);
-	v = json_object_get(w.status, "progress");
+	v = json_object_get(st, "progress");
 	ck_assert_int_eq(json_integer_value(json_object_get(v, "done")), 13);
 	ck_assert_int_eq(json_integer_value(json_object_get(v, "percent")),
 	    100);
-	ck_assert_int_eq(json_integer_value(json_object_get(w.status, "eta_s")),
-	    0);
-	json_decref(w.status);
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "eta_s")), 0);
+	json_decref(st);
 
 	/* The watcher saw every event since it started, in order. */
 	evs = ok(&r, "{\"cmd\": \"events\", \"limit\": 10000}");
@@ -1042,16 +873,5 @@ control_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(control_suite());
-	int failed;
-
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(registry, sizeof(registry), "%s/exroll-ctlint-pids-%d",
-	    getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-	    (int)getpid());
-	srunner_run_all(sr, CK_NORMAL);
-	rig_reap_leftovers();
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run(control_suite());
 }

@@ -20,61 +20,30 @@
 
 #include "testutil.h"
 
-#define ORG "contrib/examples/exroll.json"
-
-struct fx {
-	char *dir;
-	char *org;
-	char *cfg;
-	char *sock;
-	struct tu_sim sim;
-};
-
-/* A simulator on the example organization (time x7200 unless sim_args
- * say otherwise) and a configuration for it; policy is more policy members
- * and extra_head more top-level ones (or ""). */
+/* A rig on org (NULL: the example organization), time x7200 unless
+ * sim_args say otherwise, checkpoints approved by the daemon itself and
+ * its own defaults for the rest; policy is more policy members and top
+ * more top-level ones (or NULL). No daemon yet. */
 static void
-fx_start(struct fx *f, const char *policy, const char *extra_head,
+rig_start(struct tu_rig *r, const char *policy, const char *top,
     const char *org, const char *const sim_args[])
 {
-	static const char *fast[] = { "--time-scale", "7200", NULL };
-	char head[4096], *state;
+	static const char *const fast[] = { "--time-scale", "7200", NULL };
+	char pol[512];
 
-	memset(f, 0, sizeof(*f));
-	f->dir = tu_tmpdir("daemon");
-	ck_assert_ptr_nonnull(f->dir);
-	f->org = org ? strdup(org) : tu_src_path(ORG);
-	ck_assert_int_eq(tu_sim_start(&f->sim, f->dir, f->org,
+	ck_assert_int_lt(snprintf(pol, sizeof(pol), "\"checkpoints\": "
+	    "\"auto\"%s%s", policy ? ", " : "", policy ? policy : ""),
+	    (int)sizeof(pol));
+	ck_assert_int_eq(tu_rig_start(r, "daemon", org, NULL, pol, top,
 	    sim_args ? sim_args : fast), 0);
-	f->sock = tu_path(f->dir, "control.sock");
-	state = tu_path(f->dir, "state.db");
-	snprintf(head, sizeof(head), "\"state_file\": \"%s\", \"socket\": \"%s\","
-	    "\n  \"gateway\": {\"url\": \"%s\", \"poll_interval_s\": 0.05},\n"
-	    "  \"policy\": {\"verify_interval_s\": 0.1, \"retry_backoff_s\": 0.2,"
-	    " \"checkpoints\": \"auto\"%s%s}%s%s", state, f->sock, f->sim.url,
-	    *policy ? ", " : "", policy, *extra_head ? ",\n  " : "", extra_head);
-	free(state);
-	f->cfg = tu_compose_config(f->dir, "exroll.json", head, f->org);
-	ck_assert_ptr_nonnull(f->cfg);
-}
-
-static void
-fx_stop(struct fx *f)
-{
-	tu_sim_stop(&f->sim);
-	tu_rmrf(f->dir);
-	free(f->dir);
-	free(f->org);
-	free(f->cfg);
-	free(f->sock);
 }
 
 /* Runs exrolld with args to its end; returns the exit status and its
  * output (malloc'd) in *out. */
 static int
-run_exrolld(struct fx *f, const char *const args[], char **out)
+run_exrolld(struct tu_rig *r, const char *const args[], char **out)
 {
-	char *bin = tu_build_path("exrolld"), *log = tu_path(f->dir, "run.log");
+	char *bin = tu_build_path("exrolld"), *log = tu_path(r->dir, "run.log");
 	char *argv[16];
 	struct tu_proc p;
 	size_t n = 0;
@@ -93,59 +62,35 @@ run_exrolld(struct fx *f, const char *const args[], char **out)
 	return WIFEXITED(p.status) ? WEXITSTATUS(p.status) : 128;
 }
 
-struct state_wait {
-	const char *sock;
-	const char *state;
-};
-
-static bool
-state_cond(void *arg)
-{
-	struct state_wait *w = arg;
-	json_t *st = tu_ctl_cmd(w->sock, "status", NULL);
-	bool yes = st && strcmp(tu_jstr(st, "state"), w->state) == 0;
-
-	json_decref(st);
-	return yes;
-}
-
-static bool
-wait_state(const char *sock, const char *state, int ms)
-{
-	struct state_wait w = { sock, state };
-
-	return tu_wait(state_cond, &w, ms);
-}
-
 START_TEST(check_config_and_plan)
 {
-	struct fx f;
+	struct tu_rig r;
 	char *out, *bad;
 	const char *check[] = { "--config", NULL, "--check-config", NULL };
 	const char *plan[] = { "--config", NULL, "--plan", "--json", NULL };
 
-	fx_start(&f, "", "", NULL, NULL);
-	check[1] = f.cfg;
-	ck_assert_int_eq(run_exrolld(&f, check, &out), 0);
+	rig_start(&r, NULL, NULL, NULL, NULL);
+	check[1] = r.cfg;
+	ck_assert_int_eq(run_exrolld(&r, check, &out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "valid: 13 servers, 2 clusters"));
 	free(out);
-	plan[1] = f.cfg;
-	ck_assert_int_eq(run_exrolld(&f, plan, &out), 0);
+	plan[1] = r.cfg;
+	ck_assert_int_eq(run_exrolld(&r, plan, &out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "\"kind\": \"cluster\""));
 	free(out);
 	/* Two mistakes, both reported with their place; nothing started. */
-	bad = tu_path(f.dir, "bad.json");
+	bad = tu_path(r.dir, "bad.json");
 	ck_assert_int_eq(tu_write_file(bad, "{\"servers\": [\n"
 	    "  {\"name\": \"CAS 01\", \"roles\": [\"ClientAccess\"]},\n"
 	    "  {\"name\": \"HUB01\", \"roles\": [\"Hub\"]}]}\n"), 0);
 	check[1] = bad;
-	ck_assert_int_eq(run_exrolld(&f, check, &out), 1);
+	ck_assert_int_eq(run_exrolld(&r, check, &out), 1);
 	ck_assert_msg(strstr(out, "bad.json:2:") && strstr(out, "CAS 01") &&
 	    strstr(out, "bad.json:3:") && strstr(out, "'Hub'"),
 	    "unexpected output: %s", out);
 	free(out);
 	free(bad);
-	fx_stop(&f);
+	tu_rig_stop(&r);
 }
 END_TEST
 
@@ -189,7 +134,7 @@ notify_expect(int fd, const char *needle, int ms, char *got, size_t len)
 
 START_TEST(notify_ready_watchdog_stopping)
 {
-	struct fx f;
+	struct tu_rig r;
 	char *np, buf[512], *bin, *log;
 	struct tu_proc p;
 	struct stat st;
@@ -197,27 +142,27 @@ START_TEST(notify_ready_watchdog_stopping)
 	struct timespec t0, t1;
 	char *argv[4];
 
-	fx_start(&f, "", "", NULL, NULL);
-	np = tu_path(f.dir, "notify.sock");
+	rig_start(&r, NULL, NULL, NULL, NULL);
+	np = tu_path(r.dir, "notify.sock");
 	fd = notify_listen(np);
 	setenv("NOTIFY_SOCKET", np, 1);
 	setenv("WATCHDOG_USEC", "400000", 1);
 	unsetenv("WATCHDOG_PID");
 	bin = tu_build_path("exrolld");
-	log = tu_path(f.dir, "exrolld.log");
+	log = tu_path(r.dir, "exrolld.log");
 	argv[0] = bin;
 	argv[1] = (char *)"--config";
-	argv[2] = f.cfg;
+	argv[2] = r.cfg;
 	argv[3] = NULL;
 	ck_assert_int_eq(tu_spawn(&p, log, argv), 0);
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
 	/* READY=1 comes only once the control socket listens. */
 	ck_assert(notify_expect(fd, "READY=1", tu_ms(20000), buf, sizeof(buf)));
-	ck_assert_int_eq(stat(f.sock, &st), 0);
+	ck_assert_int_eq(stat(r.sock, &st), 0);
 	ck_assert(S_ISSOCK(st.st_mode));
 	ck_assert_int_eq(st.st_mode & 0777, 0660);
-	json_decref(tu_ctl_cmd(f.sock, "ping", NULL));
+	json_decref(tu_ctl_cmd(r.sock, "ping", NULL));
 	/* The watchdog is pinged at half its interval: 5 pings in ~1 s. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (watchdogs < 5 &&
@@ -232,79 +177,73 @@ START_TEST(notify_ready_watchdog_stopping)
 	ck_assert(notify_expect(fd, "STOPPING=1", tu_ms(5000), buf, sizeof(buf)));
 	ck_assert(tu_kill_wait(&p, 0, tu_ms(5000)));
 	ck_assert(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
-	ck_assert_int_ne(access(f.sock, F_OK), 0);	/* socket removed */
+	ck_assert_int_ne(access(r.sock, F_OK), 0);	/* socket removed */
 	tu_proc_free(&p);
 	close(fd);
 	free(np);
 	free(bin);
 	free(log);
-	fx_stop(&f);
+	tu_rig_stop(&r);
 }
 END_TEST
 
 START_TEST(second_instance_refused)
 {
-	struct fx f;
-	struct tu_daemon d;
+	struct tu_rig r;
 	char *out, *sock2, *pidstr;
 	const char *args[] = { "--config", NULL, "--socket", NULL, NULL };
 
-	fx_start(&f, "", "", NULL, NULL);
-	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
-	sock2 = tu_path(f.dir, "other.sock");
-	args[1] = f.cfg;
+	rig_start(&r, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(tu_rig_daemon(&r), 0);
+	sock2 = tu_path(r.dir, "other.sock");
+	args[1] = r.cfg;
 	args[3] = sock2;
-	ck_assert_int_eq(run_exrolld(&f, args, &out), 1);
-	ck_assert_int_ge(asprintf(&pidstr, "pid %d", (int)d.proc.pid), 0);
+	ck_assert_int_eq(run_exrolld(&r, args, &out), 1);
+	ck_assert_int_ge(asprintf(&pidstr, "pid %d", (int)r.d.proc.pid), 0);
 	ck_assert_msg(strstr(out, "in use") && strstr(out, pidstr),
 	    "unexpected output: %s", out);
 	/* The first daemon is untouched and still answers. */
-	json_decref(tu_ctl_cmd(f.sock, "ping", NULL));
-	ck_assert(!tu_proc_exited(&d.proc));
+	json_decref(tu_ctl_cmd(r.sock, "ping", NULL));
+	ck_assert(!tu_proc_exited(&r.d.proc));
 	free(out);
 	free(pidstr);
 	free(sock2);
-	tu_kill_wait(&d.proc, SIGTERM, tu_ms(5000));
-	tu_daemon_free(&d);
-	fx_stop(&f);
+	tu_rig_stop(&r);
 }
 END_TEST
 
 START_TEST(changed_inventory_refused_state_kept)
 {
-	struct fx f;
-	struct tu_daemon d;
+	struct tu_rig r;
 	char *out, *cfg2, *text, *cut;
 	const char *args[] = { "--config", NULL, NULL };
 	json_t *st;
 
-	fx_start(&f, "", "", NULL, NULL);
-	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
-	ck_assert(wait_state(f.sock, "completed", tu_ms(60000)));
-	tu_kill_wait(&d.proc, SIGTERM, tu_ms(5000));
-	tu_daemon_free(&d);
+	rig_start(&r, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(tu_rig_daemon(&r), 0);
+	ck_assert(tu_rig_wait_state(&r, "completed", tu_ms(60000)));
+	tu_kill_wait(&r.d.proc, SIGTERM, tu_ms(5000));
+	tu_daemon_free(&r.d);
 	/* The same configuration without UM01. */
-	text = tu_read_file(f.cfg);
+	text = tu_read_file(r.cfg);
 	cut = strstr(text, "    {\"name\": \"UM01\"");
 	ck_assert_ptr_nonnull(cut);
 	memmove(cut, strchr(cut, '\n') + 1, strlen(strchr(cut, '\n') + 1) + 1);
-	cfg2 = tu_path(f.dir, "changed.json");
+	cfg2 = tu_path(r.dir, "changed.json");
 	ck_assert_int_eq(tu_write_file(cfg2, text), 0);
 	args[1] = cfg2;
-	ck_assert_int_eq(run_exrolld(&f, args, &out), 1);
+	ck_assert_int_eq(run_exrolld(&r, args, &out), 1);
 	ck_assert_msg(strstr(out, "'UM01'") && strstr(out, "differs"),
 	    "unexpected output: %s", out);
 	free(out);
 	/* Nothing stored was lost: the original starts, still completed. */
-	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
-	st = tu_ctl_cmd(f.sock, "status", NULL);
+	ck_assert_int_eq(tu_rig_daemon(&r), 0);
+	st = tu_ctl_cmd(r.sock, "status", NULL);
 	ck_assert_str_eq(tu_jstr(st, "state"), "completed");
 	json_decref(st);
-	tu_kill_wait(&d.proc, SIGTERM, tu_ms(5000));
-	tu_daemon_free(&d);
 	free(text);
 	free(cfg2);
-	fx_stop(&f);
+	tu_rig_stop(&r);
 }
 END_TEST
 
@@ -326,35 +265,34 @@ log_cond(void *arg)
 
 START_TEST(sighup_reload_good_and_bad)
 {
-	struct fx f;
-	struct tu_daemon d;
+	struct tu_rig r;
 	char *text, *log;
 	struct log_wait w;
 	const char *sim[] = { "--time-scale", "60", NULL };
 
-	fx_start(&f, "", "", NULL, sim);
-	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
-	log = tu_path(f.dir, "exrolld.log");
+	rig_start(&r, NULL, NULL, NULL, sim);
+	ck_assert_int_eq(tu_rig_daemon(&r), 0);
+	log = tu_path(r.dir, "exrolld.log");
 	/* A broken file: refused, the daemon carries on. */
-	text = tu_read_file(f.cfg);
-	ck_assert_int_eq(tu_write_file(f.cfg, "{\"servers\": ["), 0);
-	kill(d.proc.pid, SIGHUP);
+	text = tu_read_file(r.cfg);
+	ck_assert_int_eq(tu_write_file(r.cfg, "{\"servers\": ["), 0);
+	kill(r.d.proc.pid, SIGHUP);
 	w.log = log;
 	w.needle = "reload refused";
 	ck_assert(tu_wait(log_cond, &w, tu_ms(10000)));
-	json_decref(tu_ctl_cmd(f.sock, "ping", NULL));
-	ck_assert(!tu_proc_exited(&d.proc));
+	json_decref(tu_ctl_cmd(r.sock, "ping", NULL));
+	ck_assert(!tu_proc_exited(&r.d.proc));
 	/* A good one: applied. */
-	ck_assert_int_eq(tu_write_file(f.cfg, text), 0);
-	kill(d.proc.pid, SIGHUP);
+	ck_assert_int_eq(tu_write_file(r.cfg, text), 0);
+	kill(r.d.proc.pid, SIGHUP);
 	w.needle = "configuration reloaded";
 	ck_assert(tu_wait(log_cond, &w, tu_ms(10000)));
-	tu_kill_wait(&d.proc, SIGTERM, tu_ms(5000));
-	ck_assert(WIFEXITED(d.proc.status) && WEXITSTATUS(d.proc.status) == 0);
-	tu_daemon_free(&d);
+	tu_kill_wait(&r.d.proc, SIGTERM, tu_ms(5000));
+	ck_assert(WIFEXITED(r.d.proc.status) &&
+	    WEXITSTATUS(r.d.proc.status) == 0);
 	free(text);
 	free(log);
-	fx_stop(&f);
+	tu_rig_stop(&r);
 }
 END_TEST
 
@@ -370,8 +308,7 @@ local_stamp(time_t t, char *buf, size_t len)
 
 START_TEST(window_closes_and_reopens)
 {
-	struct fx f;
-	struct tu_daemon d;
+	struct tu_rig r;
 	char org[512], *orgpath, a_from[32], a_to[32], b_from[32], b_to[32];
 	char head[512];
 	time_t t0 = time(NULL);
@@ -400,31 +337,30 @@ START_TEST(window_closes_and_reopens)
 	snprintf(head, sizeof(head), "\"windows\": [{\"from\": \"%s\", \"to\": "
 	    "\"%s\"}, {\"from\": \"%s\", \"to\": \"%s\"}]", a_from, a_to,
 	    b_from, b_to);
-	fx_start(&f, "\"install_timeout_s\": 4, \"verify_timeout_s\": 60", head,
-	    orgpath, sim);
-	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
+	rig_start(&r, "\"install_timeout_s\": 4, \"verify_timeout_s\": 60",
+	    head, orgpath, sim);
+	ck_assert_int_eq(tu_rig_daemon(&r), 0);
 	/* Closed: waiting_window with the next opening. */
-	ck_assert(wait_state(f.sock, "waiting_window", tu_ms(20000)));
-	st = tu_ctl_cmd(f.sock, "status", NULL);
+	ck_assert(tu_rig_wait_state(&r, "waiting_window", tu_ms(20000)));
+	st = tu_ctl_cmd(r.sock, "status", NULL);
 	ck_assert(json_is_false(json_object_get(json_object_get(st, "window"),
 	    "open")));
 	ck_assert(json_is_string(json_object_get(json_object_get(st, "window"),
 	    "next_open")));
 	json_decref(st);
 	/* Killed while waiting, restarted: still waiting. */
-	kill(d.proc.pid, SIGKILL);
-	tu_kill_wait(&d.proc, 0, tu_ms(5000));
-	tu_daemon_free(&d);
-	ck_assert_int_eq(tu_daemon_start(&d, f.dir, f.cfg, f.sock, NULL), 0);
-	st = tu_ctl_cmd(f.sock, "status", NULL);
+	kill(r.d.proc.pid, SIGKILL);
+	tu_kill_wait(&r.d.proc, 0, tu_ms(5000));
+	ck_assert_int_eq(tu_rig_daemon(&r), 0);
+	st = tu_ctl_cmd(r.sock, "status", NULL);
 	ck_assert_msg(time(NULL) >= t0 + 10 ||
 	    strcmp(tu_jstr(st, "state"), "waiting_window") == 0,
 	    "restarted as %s", tu_jstr(st, "state"));
 	json_decref(st);
 	/* Window B opens: the rollout completes by itself. */
-	ck_assert(wait_state(f.sock, "completed", tu_ms(60000)));
+	ck_assert(tu_rig_wait_state(&r, "completed", tu_ms(60000)));
 	args = json_pack("{s:i}", "limit", 1000);
-	events = tu_ctl_cmd(f.sock, "events", args);
+	events = tu_ctl_cmd(r.sock, "events", args);
 	json_decref(args);
 	{
 		int closed = tu_event_seq(events, "rollout.state", "rollout",
@@ -445,8 +381,7 @@ START_TEST(window_closes_and_reopens)
 		ck_assert_int_gt(cas02_start, opened);
 	}
 	json_decref(events);
-	tu_kill_wait(&d.proc, SIGTERM, tu_ms(5000));
-	tu_daemon_free(&d);
+	tu_rig_stop(&r);
 	{
 		char *dir = strdup(orgpath);
 
@@ -455,7 +390,6 @@ START_TEST(window_closes_and_reopens)
 		free(dir);
 	}
 	free(orgpath);
-	fx_stop(&f);
 }
 END_TEST
 

@@ -23,57 +23,24 @@
 
 #include "testutil.h"
 
-#define ORG "contrib/examples/exroll.json"
-
-struct rig {
-	char *dir;
-	char *org;
-	char *cfg;
-	char *sock;
-	struct tu_sim sim;
-	struct tu_daemon d;
-	json_t *status;
-};
-
-static const char *
-jstr(const json_t *o, const char *k)
+/* The example organization, CMS2 active on its second node, time x7200,
+ * rehearsal timings, every CCR checkpoint waiting for an approval; the
+ * daemon started. */
+static void
+rig_start(struct tu_rig *r)
 {
-	const char *s = json_string_value(json_object_get(o, k));
+	static const char *const sim_args[] = { "--time-scale", "7200",
+	    "--seed", "11", "--active", "CMS2=MBX2B", NULL };
 
-	return s ? s : "";
+	ck_assert_int_eq(tu_rig_start(r, "report", NULL,
+	    "\"request_timeout_s\": 5", "\"verify_timeout_s\": 60, "
+	    "\"install_timeout_s\": 120, \"max_parallel\": {\"Mailbox\": 2}, "
+	    "\"checkpoints\": \"approve\"", NULL, sim_args), 0);
+	ck_assert_int_eq(tu_rig_daemon(r), 0);
 }
 
 static void
-rig_start(struct rig *r)
-{
-	const char *sim_args[] = { "--time-scale", "7200", "--seed", "11",
-	    "--active", "CMS2=MBX2B", NULL };
-	char head[2048], *state;
-
-	memset(r, 0, sizeof(*r));
-	r->dir = tu_tmpdir("report");
-	ck_assert_ptr_nonnull(r->dir);
-	r->org = tu_src_path(ORG);
-	ck_assert_int_eq(tu_sim_start(&r->sim, r->dir, r->org, sim_args), 0);
-	r->sock = tu_path(r->dir, "control.sock");
-	state = tu_path(r->dir, "state.db");
-	snprintf(head, sizeof(head),
-	    "\"state_file\": \"%s\", \"socket\": \"%s\",\n"
-	    "  \"gateway\": {\"url\": \"%s\", \"request_timeout_s\": 5, "
-	    "\"poll_interval_s\": 0.05},\n"
-	    "  \"policy\": {\"verify_interval_s\": 0.1, \"verify_timeout_s\": 60, "
-	    "\"retry_backoff_s\": 0.2, \"install_timeout_s\": 120, "
-	    "\"max_parallel\": {\"Mailbox\": 2}, \"checkpoints\": \"approve\"}",
-	    state, r->sock, r->sim.url);
-	free(state);
-	r->cfg = tu_compose_config(r->dir, "exroll.json", head, r->org);
-	ck_assert_ptr_nonnull(r->cfg);
-	ck_assert_int_eq(tu_daemon_start(&r->d, r->dir, r->cfg, r->sock, NULL),
-	    0);
-}
-
-static void
-rig_stop(struct rig *r)
+rig_stop(struct tu_rig *r)
 {
 	ck_assert(tu_kill_wait(&r->d.proc, SIGTERM, tu_ms(10000)));
 	/* A clean stop: exit 0 (a sanitizer's report, after building
@@ -87,50 +54,32 @@ rig_stop(struct rig *r)
 		    r->d.proc.status, log != NULL ? log + (n > 1500 ?
 		    n - 1500 : 0) : "");
 	}
-	tu_daemon_free(&r->d);
-	tu_sim_stop(&r->sim);
-	json_decref(r->status);
-	tu_rmrf(r->dir);
-	free(r->dir);
-	free(r->org);
-	free(r->cfg);
-	free(r->sock);
-}
-
-/* Completed, or a checkpoint waiting for us. */
-static bool
-checkpoint_or_done(void *arg)
-{
-	struct rig *r = arg;
-
-	json_decref(r->status);
-	r->status = tu_ctl_cmd(r->sock, "status", NULL);
-	return r->status != NULL &&
-	    (strcmp(jstr(r->status, "state"), "completed") == 0 ||
-	    json_array_size(json_object_get(r->status,
-	    "pending_checkpoints")) > 0);
+	tu_rig_stop(r);
 }
 
 /* Runs the rollout to its end, approving every checkpoint; returns the
  * approvals given. */
 static int
-rig_run(struct rig *r)
+rig_run(struct tu_rig *r)
 {
 	int approvals = 0;
 
 	for (;;) {
-		json_t *cp;
+		json_t *st, *cp;
 		size_t i;
 
-		ck_assert_msg(tu_wait(checkpoint_or_done, r, tu_ms(60000)),
+		st = tu_rig_wait_checkpoint(r, tu_ms(60000));
+		ck_assert_msg(st != NULL,
 		    "no progress to a checkpoint or the end");
-		if (strcmp(jstr(r->status, "state"), "completed") == 0)
+		if (strcmp(tu_jstr(st, "state"), "completed") == 0) {
+			json_decref(st);
 			return approvals;
-		json_array_foreach(json_object_get(r->status,
-		    "pending_checkpoints"), i, cp) {
+		}
+		json_array_foreach(json_object_get(st, "pending_checkpoints"),
+		    i, cp) {
 			json_t *args = json_pack("{s:s, s:s}", "cluster",
-			    jstr(cp, "cluster"), "checkpoint",
-			    jstr(cp, "checkpoint"));
+			    tu_jstr(cp, "cluster"), "checkpoint",
+			    tu_jstr(cp, "checkpoint"));
 			json_t *res = tu_ctl_cmd(r->sock, "approve", args);
 
 			ck_assert_ptr_nonnull(res);
@@ -138,6 +87,7 @@ rig_run(struct rig *r)
 			json_decref(args);
 			approvals++;
 		}
+		json_decref(st);
 	}
 }
 
@@ -155,41 +105,6 @@ my_actor(char *buf, size_t len)
 		snprintf(buf, len, "uid %s (%s)", num, pw->pw_name);
 }
 
-static bool
-proc_exited(void *arg)
-{
-	return tu_proc_exited(arg);
-}
-
-/* exrollctl --socket SOCK args...: its exit status, its output in *out. */
-static int
-run_ctl(struct rig *r, const char *const *args, char **out)
-{
-	char *bin = tu_build_path("exrollctl");
-	char *log = tu_path(r->dir, "exrollctl.out");
-	char *argv[16];
-	struct tu_proc p;
-	size_t n = 0;
-	int status;
-
-	argv[n++] = bin;
-	argv[n++] = (char *)"--socket";
-	argv[n++] = r->sock;
-	for (size_t i = 0; args[i] != NULL && n < 15; i++)
-		argv[n++] = (char *)args[i];
-	argv[n] = NULL;
-	unlink(log);
-	ck_assert_int_eq(tu_spawn(&p, log, argv), 0);
-	ck_assert_msg(tu_wait(proc_exited, &p, tu_ms(20000)),
-	    "exrollctl did not exit");
-	status = p.status;
-	*out = tu_proc_output(&p);
-	tu_proc_free(&p);
-	free(log);
-	free(bin);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static const json_t *
 find_unit(const json_t *rep, const char *name)
 {
@@ -197,7 +112,7 @@ find_unit(const json_t *rep, const char *name)
 	json_t *u;
 
 	json_array_foreach(json_object_get(rep, "units"), i, u)
-		if (strcmp(jstr(u, "name"), name) == 0)
+		if (strcmp(tu_jstr(u, "name"), name) == 0)
 			return u;
 	return NULL;
 }
@@ -209,14 +124,14 @@ has_phase(const json_t *u, const char *phase)
 	json_t *p;
 
 	json_array_foreach(json_object_get(u, "phases"), i, p)
-		if (strcmp(jstr(p, "phase"), phase) == 0)
+		if (strcmp(tu_jstr(p, "phase"), phase) == 0)
 			return true;
 	return false;
 }
 
 START_TEST(report_of_a_real_rollout)
 {
-	struct rig r;
+	struct tu_rig r;
 	json_t *rep, *state, *rec, *it, *tot;
 	const json_t *u;
 	char actor[128];
@@ -232,23 +147,23 @@ START_TEST(report_of_a_real_rollout)
 	ck_assert_ptr_nonnull(state);
 	ck_assert_ptr_nonnull(rec);
 
-	ck_assert_str_eq(jstr(json_object_get(rep, "rollout"), "state"),
+	ck_assert_str_eq(tu_jstr(json_object_get(rep, "rollout"), "state"),
 	    "completed");
-	ck_assert_str_eq(jstr(json_object_get(rep, "rollout"),
+	ck_assert_str_eq(tu_jstr(json_object_get(rep, "rollout"),
 	    "target_version"), "8.1.240.6");
 	/* Every server of the organization: done, at the target, with the
 	 * setup the simulator saw as its phase. */
 	json_array_foreach(json_object_get(state, "servers"), i, it) {
-		const char *name = jstr(it, "name");
+		const char *name = tu_jstr(it, "name");
 		json_int_t setups = json_integer_value(json_object_get(
 		    json_object_get(rec, "setups"), name));
 
 		u = find_unit(rep, name);
 		ck_assert_msg(u != NULL, "server %s is not in the report",
 		    name);
-		ck_assert_msg(strcmp(jstr(u, "state"), "done") == 0,
-		    "server %s is %s in the report", name, jstr(u, "state"));
-		ck_assert_str_eq(jstr(u, "version"), "8.1.240.6");
+		ck_assert_msg(strcmp(tu_jstr(u, "state"), "done") == 0,
+		    "server %s is %s in the report", name, tu_jstr(u, "state"));
+		ck_assert_str_eq(tu_jstr(u, "version"), "8.1.240.6");
 		ck_assert_msg(has_phase(u, "install"), "server %s has no "
 		    "install phase", name);
 		ck_assert_msg(has_phase(u, "precheck") &&
@@ -257,7 +172,7 @@ START_TEST(report_of_a_real_rollout)
 		    "setups")), setups);
 		ck_assert(json_is_integer(json_object_get(json_object_get(u,
 		    "phase_ms"), "install")));
-		ck_assert_str_eq(jstr(json_object_get(u, "end"), "state"),
+		ck_assert_str_eq(tu_jstr(json_object_get(u, "end"), "state"),
 		    "done");
 		nservers++;
 	}
@@ -273,16 +188,16 @@ START_TEST(report_of_a_real_rollout)
 		u = find_unit(rep, name);
 		ck_assert_msg(u != NULL, "cluster %s is not in the report",
 		    name);
-		ck_assert_str_eq(jstr(u, "kind"), "cluster");
-		ck_assert_str_eq(jstr(u, "step"), "done");
+		ck_assert_str_eq(tu_jstr(u, "kind"), "cluster");
+		ck_assert_str_eq(tu_jstr(u, "step"), "done");
 		cps = json_object_get(u, "checkpoints");
 		ck_assert_int_eq(json_array_size(cps), 2);
-		ck_assert_str_eq(jstr(json_array_get(cps, 0), "checkpoint"),
+		ck_assert_str_eq(tu_jstr(json_array_get(cps, 0), "checkpoint"),
 		    "failover");
-		ck_assert_str_eq(jstr(json_array_get(cps, 1), "checkpoint"),
+		ck_assert_str_eq(tu_jstr(json_array_get(cps, 1), "checkpoint"),
 		    "failback");
 		json_array_foreach(cps, k, cp) {
-			ck_assert_str_eq(jstr(cp, "approved_by"), actor);
+			ck_assert_str_eq(tu_jstr(cp, "approved_by"), actor);
 			ck_assert(json_is_string(json_object_get(cp,
 			    "approved_at")));
 			ck_assert(json_integer_value(json_object_get(cp,
@@ -293,15 +208,15 @@ START_TEST(report_of_a_real_rollout)
 		    json_integer_value(json_object_get(json_object_get(rec,
 		    "moves"), name)));
 		ck_assert_int_eq(json_array_size(mv), 2);
-		ck_assert_str_eq(jstr(json_array_get(mv, 0), "step"),
+		ck_assert_str_eq(tu_jstr(json_array_get(mv, 0), "step"),
 		    "failover");
-		ck_assert_str_eq(jstr(json_array_get(mv, 1), "step"),
+		ck_assert_str_eq(tu_jstr(json_array_get(mv, 1), "step"),
 		    "failback");
-		ck_assert_str_eq(jstr(json_array_get(mv, 1), "to"),
-		    jstr(u, "original_active"));
+		ck_assert_str_eq(tu_jstr(json_array_get(mv, 1), "to"),
+		    tu_jstr(u, "original_active"));
 	}
 	/* CMS2 started on MBX2B: the report says so. */
-	ck_assert_str_eq(jstr(find_unit(rep, "CMS2"), "original_active"),
+	ck_assert_str_eq(tu_jstr(find_unit(rep, "CMS2"), "original_active"),
 	    "MBX2B");
 	tot = json_object_get(rep, "totals");
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
@@ -330,7 +245,7 @@ START_TEST(report_of_a_real_rollout)
 			ck_assert_msg(json_is_object(json_object_get(it, "data")),
 			    "event %lld (%s of '%s') has no data",
 			    (long long)json_integer_value(json_object_get(it,
-			    "seq")), jstr(it, "kind"), jstr(it, "subject"));
+			    "seq")), tu_jstr(it, "kind"), tu_jstr(it, "subject"));
 		json_decref(evs);
 		json_decref(args);
 	}
@@ -349,20 +264,20 @@ START_TEST(exrollctl_report_forms)
 	static const char *const json2[] = { "report", "--json", NULL };
 	static const char *const both[] = { "report", "--json", "--markdown",
 		NULL };
-	struct rig r;
+	struct tu_rig r;
 	json_t *a, *b;
 	char *out;
 
 	rig_start(&r);
 	rig_run(&r);
-	ck_assert_int_eq(run_ctl(&r, text, &out), 0);
+	ck_assert_int_eq(tu_rig_exrollctl(&r, text, &out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "Rollout report: Exchange 2007 "
 	    "upgrade to 8.1.240.6\n"));
 	ck_assert_ptr_nonnull(strstr(out, "\n  State        completed"));
 	ck_assert_ptr_nonnull(strstr(out, "\n  MBX2B (CMS2) "));
 	ck_assert_ptr_nonnull(strstr(out, "\n  CMS1 (wave 5): done\n"));
 	free(out);
-	ck_assert_int_eq(run_ctl(&r, md, &out), 0);
+	ck_assert_int_eq(tu_rig_exrollctl(&r, md, &out), 0);
 	ck_assert_int_eq(strncmp(out, "# Rollout report", 16), 0);
 	ck_assert_ptr_nonnull(strstr(out, "\n## Servers\n"));
 	ck_assert_ptr_nonnull(strstr(out, "\n| EXALL01 "));
@@ -370,10 +285,10 @@ START_TEST(exrollctl_report_forms)
 	free(out);
 	/* --json either side of the command: the same document (but for
 	 * when it was made). */
-	ck_assert_int_eq(run_ctl(&r, json1, &out), 0);
+	ck_assert_int_eq(tu_rig_exrollctl(&r, json1, &out), 0);
 	a = json_loads(out, JSON_REJECT_DUPLICATES, NULL);
 	free(out);
-	ck_assert_int_eq(run_ctl(&r, json2, &out), 0);
+	ck_assert_int_eq(tu_rig_exrollctl(&r, json2, &out), 0);
 	b = json_loads(out, JSON_REJECT_DUPLICATES, NULL);
 	free(out);
 	ck_assert_ptr_nonnull(a);
@@ -386,7 +301,7 @@ START_TEST(exrollctl_report_forms)
 	json_decref(a);
 	json_decref(b);
 	/* Both forms at once is a usage error, before any connection. */
-	ck_assert_int_eq(run_ctl(&r, both, &out), 2);
+	ck_assert_int_eq(tu_rig_exrollctl(&r, both, &out), 2);
 	ck_assert_ptr_nonnull(strstr(out, "exclude each other"));
 	free(out);
 	rig_stop(&r);

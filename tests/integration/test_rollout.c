@@ -18,105 +18,36 @@
 
 #include "testutil.h"
 
-#define ORG "contrib/examples/exroll.json"
-
-struct rig {
-	char *dir;
-	char *org;
-	char *cfg;
-	char *sock;
-	struct tu_sim sim;
-	struct tu_daemon d;
-	bool have_daemon;
-	long seq;		/* the last event seq seen */
-};
-
+/* The example organization, CMS2 active on its second node, time x7200;
+ * rehearsal timings and two mailbox units at once unless the case sets
+ * max_parallel; policy and sim_extra are the case's own. */
 static void
-rig_start(struct rig *r, const char *policy, const char *const sim_extra[])
+rig_start(struct tu_rig *r, const char *policy, const char *const sim_extra[])
 {
 	const char *base[] = { "--time-scale", "7200", "--seed", "11",
 	    "--active", "CMS2=MBX2B", NULL };
 	const char *args[32];
-	char head[2048], *state;
+	char pol[1024];
 	size_t n = 0;
+	bool own_mp = policy != NULL && strstr(policy, "max_parallel") != NULL;
 
-	memset(r, 0, sizeof(*r));
-	r->dir = tu_tmpdir("rollout");
-	ck_assert_ptr_nonnull(r->dir);
-	r->org = tu_src_path(ORG);
 	for (size_t i = 0; base[i]; i++)
 		args[n++] = base[i];
 	for (size_t i = 0; sim_extra && sim_extra[i] && n < 30; i++)
 		args[n++] = sim_extra[i];
 	args[n] = NULL;
-	ck_assert_int_eq(tu_sim_start(&r->sim, r->dir, r->org, args), 0);
-	r->sock = tu_path(r->dir, "control.sock");
-	state = tu_path(r->dir, "state.db");
-	/* Two mailbox units at once unless the case says otherwise. */
-	snprintf(head, sizeof(head),
-	    "\"state_file\": \"%s\", \"socket\": \"%s\",\n"
-	    "  \"gateway\": {\"url\": \"%s\", \"request_timeout_s\": 5, "
-	    "\"poll_interval_s\": 0.05},\n"
-	    "  \"policy\": {\"verify_interval_s\": 0.1, \"verify_timeout_s\": 60, "
-	    "\"retry_backoff_s\": 0.2, \"install_timeout_s\": 120, %s%s%s}",
-	    state, r->sock, r->sim.url,
-	    policy && strstr(policy, "max_parallel") ? "" :
-	    "\"max_parallel\": {\"Mailbox\": 2}", policy &&
-	    !strstr(policy, "max_parallel") ? ", " : "", policy ? policy : "");
-	free(state);
-	r->cfg = tu_compose_config(r->dir, "exroll.json", head, r->org);
-	ck_assert_ptr_nonnull(r->cfg);
-}
-
-static void
-rig_daemon(struct rig *r)
-{
-	if (r->have_daemon)
-		tu_daemon_free(&r->d);
-	ck_assert_int_eq(tu_daemon_start(&r->d, r->dir, r->cfg, r->sock, NULL), 0);
-	r->have_daemon = true;
-}
-
-static void
-rig_stop(struct rig *r)
-{
-	if (r->have_daemon) {
-		tu_kill_wait(&r->d.proc, SIGTERM, tu_ms(10000));
-		tu_daemon_free(&r->d);
-	}
-	tu_sim_stop(&r->sim);
-	tu_rmrf(r->dir);
-	free(r->dir);
-	free(r->org);
-	free(r->cfg);
-	free(r->sock);
-}
-
-static json_t *
-rig_status(struct rig *r)
-{
-	return tu_ctl_cmd(r->sock, "status", NULL);
-}
-
-static bool
-rig_state_is(struct rig *r, const char *state)
-{
-	json_t *st = rig_status(r);
-	bool yes = st != NULL && strcmp(tu_jstr(st, "state"), state) == 0;
-
-	json_decref(st);
-	return yes;
-}
-
-static bool
-completed_cond(void *arg)
-{
-	return rig_state_is(arg, "completed");
+	ck_assert_int_lt(snprintf(pol, sizeof(pol), "\"verify_timeout_s\": 60, "
+	    "\"install_timeout_s\": 120, %s%s%s",
+	    own_mp ? "" : "\"max_parallel\": {\"Mailbox\": 2}",
+	    policy && !own_mp ? ", " : "", policy ? policy : ""),
+	    (int)sizeof(pol));
+	ck_assert_int_eq(tu_rig_start(r, "rollout", NULL,
+	    "\"request_timeout_s\": 5", pol, NULL, args), 0);
 }
 
 /* The simulator's record: the count under record[field][name]. */
 static long
-rig_count(struct rig *r, const char *field, const char *name)
+rig_count(struct tu_rig *r, const char *field, const char *name)
 {
 	json_t *rec = tu_sim_get(&r->sim, "/sim/record");
 	long n;
@@ -130,7 +61,7 @@ rig_count(struct rig *r, const char *field, const char *name)
 
 /* What every complete, clean rollout of the example leaves behind. */
 static void
-rig_assert_clean_end(struct rig *r)
+rig_assert_clean_end(struct tu_rig *r)
 {
 	json_t *rec = tu_sim_get(&r->sim, "/sim/record");
 	json_t *state = tu_sim_get(&r->sim, "/sim/state");
@@ -170,42 +101,27 @@ rig_assert_clean_end(struct rig *r)
 	json_decref(state);
 }
 
-struct cp_wait {
-	struct rig *r;
-	json_t *status;
-};
-
-/* Completed, or a checkpoint waiting. */
-static bool
-checkpoint_or_done(void *arg)
-{
-	struct cp_wait *w = arg;
-
-	json_decref(w->status);
-	w->status = rig_status(w->r);
-	return w->status != NULL &&
-	    (strcmp(tu_jstr(w->status, "state"), "completed") == 0 ||
-	    json_array_size(json_object_get(w->status, "pending_checkpoints")));
-}
-
 START_TEST(full_rollout_with_approvals)
 {
-	struct rig r;
-	struct cp_wait w = { &r, NULL };
+	struct tu_rig r;
 	int approvals = 0;
 	json_t *resp, *events;
 
 	rig_start(&r, NULL, NULL);
-	rig_daemon(&r);
+	ck_assert_int_eq(tu_rig_daemon(&r), 0);
 	for (;;) {
-		json_t *cps, *cp;
+		json_t *st, *cps, *cp;
 		size_t i;
 
-		ck_assert_msg(tu_wait(checkpoint_or_done, &w, tu_ms(60000)),
+		/* Completed, or a checkpoint waiting. */
+		st = tu_rig_wait_checkpoint(&r, tu_ms(60000));
+		ck_assert_msg(st != NULL,
 		    "no progress to a checkpoint or the end");
-		if (strcmp(tu_jstr(w.status, "state"), "completed") == 0)
+		if (strcmp(tu_jstr(st, "state"), "completed") == 0) {
+			json_decref(st);
 			break;
-		cps = json_object_get(w.status, "pending_checkpoints");
+		}
+		cps = json_object_get(st, "pending_checkpoints");
 		json_array_foreach(cps, i, cp) {
 			const char *cl = tu_jstr(cp, "cluster");
 			bool fo = strcmp(tu_jstr(cp, "checkpoint"), "failover") == 0;
@@ -219,8 +135,8 @@ START_TEST(full_rollout_with_approvals)
 			json_decref(args);
 			approvals++;
 		}
+		json_decref(st);
 	}
-	json_decref(w.status);
 	ck_assert_int_eq(approvals, 4);
 	/* Approving a cluster that is not waiting is refused. */
 	resp = tu_ctl(r.sock, "{\"id\": \"x\", \"cmd\": \"approve\", "
@@ -261,7 +177,7 @@ START_TEST(full_rollout_with_approvals)
 	ck_assert_int_gt(tu_event_seq(events, "cluster.step", "CMS2",
 	    "active node 'MBX2B'"), 0);
 	json_decref(events);
-	rig_stop(&r);
+	tu_rig_stop(&r);
 }
 END_TEST
 
@@ -276,28 +192,29 @@ rng(unsigned n)
 }
 
 struct run_wait {
-	struct rig *r;
+	struct tu_rig *r;
 	struct tu_proc *p;
+	long *seq;		/* the last event seq seen */
 	long target_seq;	/* external kill when events reach this */
 };
 
-/* The newest event's seq, paging from the last one seen. */
+/* The newest event's seq, paging from the last one seen (*seq). */
 static long
-last_seq(struct rig *r)
+last_seq(const struct tu_rig *r, long *seq)
 {
 	for (;;) {
 		json_t *args = json_pack("{s:I, s:i}", "since",
-		    (json_int_t)r->seq, "limit", 500);
+		    (json_int_t)*seq, "limit", 500);
 		json_t *ev = tu_ctl_cmd(r->sock, "events", args);
 		size_t n = json_array_size(ev);
 
 		json_decref(args);
 		if (n > 0)
-			r->seq = (long)json_integer_value(json_object_get(
+			*seq = (long)json_integer_value(json_object_get(
 			    json_array_get(ev, n - 1), "seq"));
 		json_decref(ev);
 		if (n < 500)
-			return r->seq;
+			return *seq;
 	}
 }
 
@@ -309,13 +226,13 @@ run_cond(void *arg)
 
 	if (tu_proc_exited(w->p))
 		return true;
-	if (rig_state_is(w->r, "completed"))
+	if (tu_rig_state_is(w->r, "completed"))
 		return true;
-	return w->target_seq > 0 && last_seq(w->r) >= w->target_seq;
+	return w->target_seq > 0 && last_seq(w->r, w->seq) >= w->target_seq;
 }
 
 static void
-spawn_daemon(struct rig *r, struct tu_proc *p, const char *crash)
+spawn_daemon(struct tu_rig *r, struct tu_proc *p, const char *crash)
 {
 	char *bin = tu_build_path("exrolld"), *log = tu_path(r->dir, "exrolld.log");
 	char *argv[] = { bin, (char *)"--config", r->cfg, NULL };
@@ -345,7 +262,7 @@ up_or_dead(void *arg)
 
 	if (tu_proc_exited(w->p))
 		return true;
-	st = rig_status(w->r);
+	st = tu_rig_status(w->r);
 	json_decref(st);
 	return st != NULL;
 }
@@ -357,14 +274,15 @@ START_TEST(thirty_kills_same_end)
 	 * their own cases below. */
 	static const char *points[] = { "commit", "posted", "accepted",
 	    "done" };
-	struct rig r;
+	struct tu_rig r;
 	int kills = 0, runs = 0;
+	long seq = 0;
 	bool completed = false;
 
 	rig_start(&r, "\"checkpoints\": \"auto\"", NULL);
 	while (!completed) {
 		struct tu_proc p;
-		struct run_wait w = { &r, &p, 0 };
+		struct run_wait w = { &r, &p, &seq, 0 };
 		char crash[64];
 		/* Four runs in five die at a crash point; the fifth is killed
 		 * by the test. Each run so moves the rollout on a few steps. */
@@ -383,12 +301,12 @@ START_TEST(thirty_kills_same_end)
 		if (external) {
 			/* Killed by the test, a seeded number of events on. */
 			ck_assert(tu_wait(up_or_dead, &w, tu_ms(30000)));
-			w.target_seq = last_seq(&r) + 1 + rng(4);
+			w.target_seq = last_seq(&r, &seq) + 1 + rng(4);
 		}
 		ck_assert_msg(tu_wait(run_cond, &w, tu_ms(60000)),
 		    "run %d made no progress", runs);
 		if (external && !tu_proc_exited(&p) &&
-		    !rig_state_is(&r, "completed"))
+		    !tu_rig_state_is(&r, "completed"))
 			tu_kill_wait(&p, SIGKILL, tu_ms(10000));
 		if (tu_proc_exited(&p)) {
 			ck_assert_msg(killed_by_sigkill(&p),
@@ -404,7 +322,7 @@ START_TEST(thirty_kills_same_end)
 	}
 	ck_assert_int_ge(kills, 30);
 	rig_assert_clean_end(&r);
-	rig_stop(&r);
+	tu_rig_stop(&r);
 }
 END_TEST
 
@@ -415,7 +333,7 @@ END_TEST
 static void
 kill_at_move(const char *point, int moves_at_kill)
 {
-	struct rig r;
+	struct tu_rig r;
 	struct tu_proc p;
 	long moves;
 
@@ -431,10 +349,10 @@ kill_at_move(const char *point, int moves_at_kill)
 		ck_assert_int_eq(moves, moves_at_kill);
 	else
 		ck_assert_int_le(moves, 1);
-	rig_daemon(&r);
-	ck_assert(tu_wait(completed_cond, &r, tu_ms(60000)));
+	ck_assert_int_eq(tu_rig_daemon(&r), 0);
+	ck_assert(tu_rig_wait_state(&r, "completed", tu_ms(60000)));
 	rig_assert_clean_end(&r);
-	rig_stop(&r);
+	tu_rig_stop(&r);
 }
 
 /* Intent committed, maybe not sent: the gateway may not know it. */
@@ -462,32 +380,26 @@ START_TEST(faults_do_not_duplicate)
 {
 	const char *faults[] = { "--http-500-rate", "0.1", "--drop-rate", "0.05",
 	    "--garbage-rate", "0.05", "--lose-rate", "0.05", NULL };
-	struct rig r;
+	struct tu_rig r;
 
 	rig_start(&r, "\"checkpoints\": \"auto\"", faults);
-	rig_daemon(&r);
-	ck_assert(tu_wait(completed_cond, &r, tu_ms(120000)));
+	ck_assert_int_eq(tu_rig_daemon(&r), 0);
+	ck_assert(tu_rig_wait_state(&r, "completed", tu_ms(120000)));
 	rig_assert_clean_end(&r);
-	rig_stop(&r);
+	tu_rig_stop(&r);
 }
 END_TEST
-
-static bool
-paused_cond(void *arg)
-{
-	return rig_state_is(arg, "paused");
-}
 
 START_TEST(setup_failure_pauses_then_retry_completes)
 {
 	const char *faults[] = { "--fail-setup", "HUB01", NULL };
-	struct rig r;
+	struct tu_rig r;
 	json_t *st, *args, *res, *f;
 
 	rig_start(&r, "\"checkpoints\": \"auto\", \"retries\": 1", faults);
-	rig_daemon(&r);
-	ck_assert(tu_wait(paused_cond, &r, tu_ms(60000)));
-	st = rig_status(&r);
+	ck_assert_int_eq(tu_rig_daemon(&r), 0);
+	ck_assert(tu_rig_wait_state(&r, "paused", tu_ms(60000)));
+	st = tu_rig_status(&r);
 	ck_assert_ptr_nonnull(strstr(tu_jstr(st, "reason"), "HUB01"));
 	ck_assert_ptr_nonnull(strstr(tu_jstr(st, "reason"), "1603"));
 	ck_assert_str_eq(json_string_value(json_array_get(
@@ -504,9 +416,9 @@ START_TEST(setup_failure_pauses_then_retry_completes)
 	json_decref(args);
 	ck_assert_ptr_nonnull(res);
 	json_decref(res);
-	ck_assert(tu_wait(completed_cond, &r, tu_ms(60000)));
+	ck_assert(tu_rig_wait_state(&r, "completed", tu_ms(60000)));
 	ck_assert_int_eq(rig_count(&r, "setups", "HUB01"), 3);
-	rig_stop(&r);
+	tu_rig_stop(&r);
 }
 END_TEST
 

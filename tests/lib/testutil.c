@@ -1,6 +1,6 @@
 /*
  * testutil — helpers for integration tests: processes, waits, simulator,
- * daemon, HTTP and control-socket clients.
+ * daemon, HTTP and control-socket clients, and the rig made of them.
  */
 #include "testutil.h"
 
@@ -188,7 +188,7 @@ tu_wait(bool (*cond)(void *arg), void *arg, int timeout_ms)
 int
 tu_spawn(struct tu_proc *p, const char *log, char *const argv[])
 {
-	pid_t pid;
+	pid_t pid, parent = getpid();
 	int fd;
 
 	memset(p, 0, sizeof(*p));
@@ -214,6 +214,10 @@ tu_spawn(struct tu_proc *p, const char *log, char *const argv[])
 		 * test's process exits at once) leaves nothing running. */
 		setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* A parent that ended before prctl sends no signal: the child
+		 * was already reparented, so it must not run on. */
+		if (getppid() != parent)
+			_exit(127);
 		execv(argv[0], argv);
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -679,4 +683,180 @@ tu_daemon_free(struct tu_daemon *d)
 	tu_proc_free(&d->proc);
 	free(d->socket);
 	d->socket = NULL;
+}
+
+int
+tu_rig_start(struct tu_rig *r, const char *tag, const char *org,
+    const char *gateway, const char *policy, const char *top,
+    const char *const sim_args[])
+{
+	char *state = NULL, *head = NULL;
+
+	memset(r, 0, sizeof(*r));
+	if ((r->dir = tu_tmpdir(tag)) == NULL) {
+		fprintf(stderr, "rig '%s': no temporary directory: %s\n", tag,
+		    strerror(errno));
+		goto fail;
+	}
+	r->org = org != NULL ? strdup(org) :
+	    tu_src_path("contrib/examples/exroll.json");
+	r->sock = tu_path(r->dir, "control.sock");
+	state = tu_path(r->dir, "state.db");
+	if (r->org == NULL || r->sock == NULL || state == NULL)
+		goto nomem;
+	if (tu_sim_start(&r->sim, r->dir, r->org, sim_args) != 0)
+		goto fail;	/* tu_sim_start printed its output */
+	if (asprintf(&head, "\"state_file\": \"%s\", \"socket\": \"%s\",\n"
+	    "  \"gateway\": {\"url\": \"%s\", \"poll_interval_s\": 0.05%s%s},\n"
+	    "  \"policy\": {\"verify_interval_s\": 0.1, "
+	    "\"retry_backoff_s\": 0.2%s%s}%s%s", state, r->sock, r->sim.url,
+	    gateway ? ", " : "", gateway ? gateway : "",
+	    policy ? ", " : "", policy ? policy : "",
+	    top ? ",\n  " : "", top ? top : "") < 0) {
+		head = NULL;
+		goto nomem;
+	}
+	if ((r->cfg = tu_compose_config(r->dir, "exroll.json", head,
+	    r->org)) == NULL) {
+		fprintf(stderr, "rig '%s': no configuration from '%s'\n", tag,
+		    r->org);
+		goto fail;
+	}
+	free(state);
+	free(head);
+	return 0;
+nomem:
+	fprintf(stderr, "rig '%s': out of memory\n", tag);
+fail:
+	free(state);
+	free(head);
+	tu_rig_stop(r);
+	return -1;
+}
+
+int
+tu_rig_daemon(struct tu_rig *r)
+{
+	tu_daemon_free(&r->d);
+	return tu_daemon_start(&r->d, r->dir, r->cfg, r->sock, NULL);
+}
+
+void
+tu_rig_stop(struct tu_rig *r)
+{
+	/* Both are no-ops on a daemon never started or already reaped. */
+	tu_kill_wait(&r->d.proc, SIGTERM, tu_ms(10000));
+	tu_daemon_free(&r->d);
+	tu_sim_stop(&r->sim);
+	tu_rmrf(r->dir);
+	free(r->dir);
+	free(r->org);
+	free(r->cfg);
+	free(r->sock);
+	memset(r, 0, sizeof(*r));
+}
+
+json_t *
+tu_rig_status(const struct tu_rig *r)
+{
+	return tu_ctl_cmd(r->sock, "status", NULL);
+}
+
+bool
+tu_rig_state_is(const struct tu_rig *r, const char *state)
+{
+	json_t *st = tu_rig_status(r);
+	bool yes = st != NULL && strcmp(tu_jstr(st, "state"), state) == 0;
+
+	json_decref(st);
+	return yes;
+}
+
+struct tu_rig_wait {
+	const struct tu_rig *r;
+	const char *state;
+	json_t *status;		/* the last one read */
+};
+
+static bool
+tu_rig_state_cond(void *arg)
+{
+	struct tu_rig_wait *w = arg;
+
+	return tu_rig_state_is(w->r, w->state);
+}
+
+bool
+tu_rig_wait_state(const struct tu_rig *r, const char *state, int timeout_ms)
+{
+	struct tu_rig_wait w = { .r = r, .state = state };
+
+	return tu_wait(tu_rig_state_cond, &w, timeout_ms);
+}
+
+static bool
+tu_rig_checkpoint_cond(void *arg)
+{
+	struct tu_rig_wait *w = arg;
+
+	json_decref(w->status);
+	w->status = tu_rig_status(w->r);
+	return w->status != NULL &&
+	    (strcmp(tu_jstr(w->status, "state"), "completed") == 0 ||
+	    json_array_size(json_object_get(w->status,
+	    "pending_checkpoints")) > 0);
+}
+
+json_t *
+tu_rig_wait_checkpoint(const struct tu_rig *r, int timeout_ms)
+{
+	struct tu_rig_wait w = { .r = r };
+
+	if (!tu_wait(tu_rig_checkpoint_cond, &w, timeout_ms)) {
+		json_decref(w.status);
+		return NULL;
+	}
+	return w.status;
+}
+
+int
+tu_rig_exrollctl(const struct tu_rig *r, const char *const args[],
+    char **out)
+{
+	char *bin = tu_build_path("exrollctl");
+	char *log = tu_path(r->dir, "exrollctl.out");
+	char *argv[32], *text;
+	struct tu_proc p = { .pid = 0 };
+	size_t n = 0;
+	int rc = -1, e;
+
+	if (bin == NULL || log == NULL)
+		goto out;
+	argv[n++] = bin;
+	argv[n++] = (char *)"--socket";
+	argv[n++] = r->sock;
+	for (size_t i = 0; args[i] != NULL && n < 31; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	/* The log is appended to: a fresh one per run. */
+	unlink(log);
+	if ((e = tu_spawn(&p, log, argv)) != 0) {
+		fprintf(stderr, "exrollctl: no process: %s\n", strerror(-e));
+		goto out;
+	}
+	if (!tu_wait(tu_proc_exited_cond, &p, tu_ms(20000))) {
+		fprintf(stderr, "exrollctl did not exit within %d ms\n",
+		    tu_ms(20000));
+		goto out;
+	}
+	if ((text = tu_proc_output(&p)) == NULL)
+		goto out;
+	*out = text;
+	rc = WIFEXITED(p.status) ? WEXITSTATUS(p.status) :
+	    128 + WTERMSIG(p.status);
+out:
+	tu_proc_free(&p);	/* kills it if it is still running */
+	free(bin);
+	free(log);
+	return rc;
 }

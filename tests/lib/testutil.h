@@ -2,7 +2,9 @@
  * testutil — what the integration tests share: temporary directories,
  * child processes with their output in a log file, bounded waits for a
  * condition, the simulator and the daemon started for real, a plain HTTP
- * GET/POST (libcurl easy, test side only) and a control-socket client.
+ * GET/POST (libcurl easy, test side only), a control-socket client, and
+ * the rig the rollout suites share: both programs on one configuration in
+ * one directory.
  *
  * Waiting: tu_wait() re-checks a condition until it holds or the deadline
  * passes; there is no fixed sleep anywhere. Deadlines are generous (the
@@ -57,7 +59,9 @@ struct tu_proc {
 	bool exited;
 };
 
-/* Starts argv[0] (a path) with output to log. Returns 0 or -errno. */
+/* Starts argv[0] (a path) with output to log, in its own process group,
+ * killed (SIGKILL) when the process that started it ends however it ends:
+ * a failed assertion leaves nothing running. Returns 0 or -errno. */
 int tu_spawn(struct tu_proc *p, const char *log, char *const argv[]);
 /* Reaps without blocking; true once the child has exited. */
 bool tu_proc_exited(struct tu_proc *p);
@@ -135,5 +139,70 @@ json_t *tu_ctl(const char *socket, const char *request_line);
 /* {"cmd": cmd, "id": 1, ...fields of args (borrowed, may be NULL)}: the
  * "result" of an ok response (new reference) or NULL. */
 json_t *tu_ctl_cmd(const char *socket, const char *cmd, json_t *args);
+
+/*
+ * A rig: what an integration test of a rollout runs against, all of it in
+ * a new temporary directory DIR:
+ *  - exchange-sim on an organization file (the example's by default);
+ *  - DIR/exroll.json, the configuration for it:
+ *
+ *      {"state_file": "DIR/state.db", "socket": "DIR/control.sock",
+ *       "gateway": {"url": SIM, "poll_interval_s": 0.05, GATEWAY},
+ *       "policy": {"verify_interval_s": 0.1, "retry_backoff_s": 0.2, POLICY},
+ *       TOP,
+ *       "servers": ..., "clusters": ... (the organization file's)}
+ *
+ *    where GATEWAY, POLICY and TOP are the caller's members (the rest is
+ *    what every suite runs with; the daemon's own defaults hold for all
+ *    else);
+ *  - exrolld on it, started and restarted when the test says.
+ * A failed assertion ends the test's process at once (Check runs no
+ * cleanup); tu_spawn's PR_SET_PDEATHSIG takes the simulator and the daemon
+ * with it, and DIR stays for a post-mortem.
+ */
+struct tu_rig {
+	char *dir;		/* DIR, removed by tu_rig_stop */
+	char *org;		/* the organization file */
+	char *cfg;		/* DIR/exroll.json */
+	char *sock;		/* DIR/control.sock */
+	struct tu_sim sim;
+	struct tu_daemon d;	/* all zero until tu_rig_daemon */
+};
+
+/* Makes DIR (named after tag), starts the simulator on org (NULL:
+ * contrib/examples/exroll.json) with sim_args after its --org and --port
+ * arguments (NULL-terminated, may be NULL), and writes the configuration
+ * with the members gateway, policy and top (JSON members without braces,
+ * each may be NULL). No daemon yet. Returns 0, or -1 with the reason on
+ * stderr and nothing left behind. */
+int tu_rig_start(struct tu_rig *r, const char *tag, const char *org,
+    const char *gateway, const char *policy, const char *top,
+    const char *const sim_args[]);
+/* (Re)starts exrolld --config DIR/exroll.json, output appended to
+ * DIR/exrolld.log; a previous daemon still running is SIGKILLed first.
+ * Waits until the socket answers ping. Returns 0 or -1 (the log says why;
+ * the rig is still whole and tu_rig_stop cleans it). */
+int tu_rig_daemon(struct tu_rig *r);
+/* SIGTERM to a daemon still running (SIGKILL after 10 s), then the
+ * simulator stopped and DIR removed. Asserts nothing: a suite that holds
+ * the daemon to a clean exit waits for it first and checks r->d.proc. */
+void tu_rig_stop(struct tu_rig *r);
+
+/* The daemon's "status" result (new reference), or NULL. */
+json_t *tu_rig_status(const struct tu_rig *r);
+/* Whether the rollout's state is state now; waits until it is (false
+ * after timeout_ms). */
+bool tu_rig_state_is(const struct tu_rig *r, const char *state);
+bool tu_rig_wait_state(const struct tu_rig *r, const char *state,
+    int timeout_ms);
+/* Waits until the rollout completed or a checkpoint waits for approval:
+ * that status (new reference), or NULL after timeout_ms. */
+json_t *tu_rig_wait_checkpoint(const struct tu_rig *r, int timeout_ms);
+/* Runs build/exrollctl --socket DIR/control.sock args... (NULL-terminated)
+ * to its end, its output in DIR/exrollctl.out. Returns its exit status
+ * (128 + the signal if one ended it) with its output (malloc'd) in *out,
+ * or -1 (nothing in *out) if it did not run or did not exit within 20 s. */
+int tu_rig_exrollctl(const struct tu_rig *r, const char *const args[],
+    char **out);
 
 #endif
