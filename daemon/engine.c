@@ -158,17 +158,12 @@ fail:
 	return -ENOMEM;
 }
 
-/* The role whose wave a server is upgraded in: its last in role_order. */
+/* The role whose wave a server is upgraded in (a CCR node: its cluster's),
+ * as the plan placed it. */
 static enum role
 engine_server_role(const struct engine *e, const struct server *s)
 {
-	enum role r = ROLE_MAILBOX;
-
-	for (int i = 0; i < e->cfg->policy.nroles; i++) {
-		if (s->roles & ROLE_BIT(e->cfg->policy.role_order[i]))
-			r = e->cfg->policy.role_order[i];
-	}
-	return r;
+	return e->waves[s->cluster ? s->cluster->wave : s->wave].role;
 }
 
 int64_t
@@ -231,12 +226,16 @@ engine_init(struct engine *e, struct model *m, const struct config *cfg,
 	e->m = m;
 	e->cfg = cfg;
 	e->window.open = true;
+	if (engine_waves_build(e, plan) != 0)
+		return -ENOMEM;
+	/* The durations measured before a restart, by the role of the wave
+	 * each server is in (so after the waves exist). */
 	for (size_t i = 0; i < m->nservers; i++) {
 		if (m->servers[i].install_ms > 0)
 			engine_note_install(e, &m->servers[i],
 			    m->servers[i].install_ms);
 	}
-	return engine_waves_build(e, plan);
+	return 0;
 }
 
 void
