@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "name.h"
 #include "plan.h"
 
 #define container_of(p, type, member) \
@@ -126,6 +126,54 @@ MODEL_ENUM(cluster_step, cluster_step, cluster_step_names)
 MODEL_ENUM(job_state, job_state, job_state_names)
 MODEL_ENUM(job_kind, job_kind, job_kind_names)
 
+/* Comparators of the name indexes: case-insensitive, as name_equal(). */
+static int
+model_server_cmp(const void *a, const void *b)
+{
+	return strcasecmp((*(struct server *const *)a)->name,
+	    (*(struct server *const *)b)->name);
+}
+
+static int
+model_cluster_cmp(const void *a, const void *b)
+{
+	return strcasecmp((*(struct cluster *const *)a)->name,
+	    (*(struct cluster *const *)b)->name);
+}
+
+static int
+model_server_key(const void *key, const void *elem)
+{
+	return strcasecmp(key, (*(struct server *const *)elem)->name);
+}
+
+static int
+model_cluster_key(const void *key, const void *elem)
+{
+	return strcasecmp(key, (*(struct cluster *const *)elem)->name);
+}
+
+/* Names are unique case-insensitively (config.c checks it), so the sorted
+ * indexes answer every lookup with one bisection. */
+static int
+model_index(struct model *m)
+{
+	if ((m->servers_by_name = calloc(m->nservers ? m->nservers : 1,
+	    sizeof(*m->servers_by_name))) == NULL ||
+	    (m->clusters_by_name = calloc(m->nclusters ? m->nclusters : 1,
+	    sizeof(*m->clusters_by_name))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nservers; i++)
+		m->servers_by_name[i] = &m->servers[i];
+	for (size_t i = 0; i < m->nclusters; i++)
+		m->clusters_by_name[i] = &m->clusters[i];
+	qsort(m->servers_by_name, m->nservers, sizeof(*m->servers_by_name),
+	    model_server_cmp);
+	qsort(m->clusters_by_name, m->nclusters, sizeof(*m->clusters_by_name),
+	    model_cluster_cmp);
+	return 0;
+}
+
 int
 model_init(struct model *m, const struct config *cfg, const struct plan *plan)
 {
@@ -173,6 +221,8 @@ model_init(struct model *m, const struct config *cfg, const struct plan *plan)
 				m->clusters[pu->index].wave = (int)w;
 		}
 	}
+	if (model_index(m) != 0)
+		goto fail;
 	return 0;
 fail:
 	model_free(m);
@@ -227,6 +277,8 @@ model_free(struct model *m)
 	}
 	free(m->servers);
 	free(m->clusters);
+	free(m->servers_by_name);
+	free(m->clusters_by_name);
 	free(m->rollout.reason);
 	memset(m, 0, sizeof(*m));
 }
@@ -234,21 +286,19 @@ model_free(struct model *m)
 struct server *
 model_server(struct model *m, const char *name)
 {
-	for (size_t i = 0; i < m->nservers; i++) {
-		if (name_equal(m->servers[i].name, name))
-			return &m->servers[i];
-	}
-	return NULL;
+	struct server **p = bsearch(name, m->servers_by_name, m->nservers,
+	    sizeof(*m->servers_by_name), model_server_key);
+
+	return p ? *p : NULL;
 }
 
 struct cluster *
 model_cluster(struct model *m, const char *name)
 {
-	for (size_t i = 0; i < m->nclusters; i++) {
-		if (name_equal(m->clusters[i].name, name))
-			return &m->clusters[i];
-	}
-	return NULL;
+	struct cluster **p = bsearch(name, m->clusters_by_name, m->nclusters,
+	    sizeof(*m->clusters_by_name), model_cluster_key);
+
+	return p ? *p : NULL;
 }
 
 void

@@ -214,6 +214,8 @@ struct model {
 	size_t nservers;
 	struct cluster *clusters;
 	size_t nclusters;
+	struct server **servers_by_name;	/* sorted case-insensitively */
+	struct cluster **clusters_by_name;
 	struct job *live;		/* non-terminal jobs */
 	size_t nlive;
 	struct model_dirty *dirty;	/* records to write at commit */
@@ -231,6 +233,9 @@ int model_init(struct model *m, const struct config *cfg,
     const struct plan *plan);
 void model_free(struct model *m);
 
+/* By name, case-insensitively (as Windows compares computer names), in
+ * O(log n): the store looks up every row it loads, the control commands
+ * every name they are given. NULL when absent. */
 struct server *model_server(struct model *m, const char *name);
 struct cluster *model_cluster(struct model *m, const char *name);
 
